@@ -1,0 +1,1 @@
+"""Framework adapters: one self-contained module per framework, each an adapter plugin."""

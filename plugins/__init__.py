@@ -1,0 +1,1 @@
+"""Method plugins: latent samplers and refiners, one algorithm per module."""

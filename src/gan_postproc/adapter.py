@@ -1,0 +1,210 @@
+"""The adapter interface: how methods talk to a generator of any framework.
+
+An adapter is the one place that knows a framework's calling convention. It
+tells methods four things and does four things:
+
+* what the latent prior is (:attr:`Adapter.prior`), how many classes the
+  generator has (:attr:`Adapter.num_classes`, ``None`` if unconditional) and
+  the value range of its samples in chain convention (:attr:`Adapter.value_range`);
+* which discriminator and classifier it carries, each wrapped with its output
+  and input conventions declared (:class:`~gan_postproc.scoring.Discriminator`,
+  :class:`~gan_postproc.scoring.Classifier`);
+* :meth:`Adapter.generate`: latents (+ labels) -> chain-convention samples;
+* optionally, a split of the generator at a named layer
+  (:meth:`Adapter.layer_names`, :meth:`Adapter.generate_to`,
+  :meth:`Adapter.generate_from`) for methods that act on intermediate
+  activations. ``"latent"`` (the input) and ``"output"`` (the samples) are
+  always valid split points.
+
+What an adapter for a new framework must provide: ``prior``,
+``num_classes``, ``value_range``, ``device`` and :meth:`generate`. Providing
+the split (``layer_names``, ``_activation_at``, ``_decode_from``) enables
+layer-wise refinement; attaching a discriminator or classifier enables the
+methods that need them.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import ClassVar
+
+import torch
+
+from .errors import InputError, MissingModelError
+from .priors import LatentPrior
+from .ranges import rescale
+from .scoring import Classifier, Discriminator
+from .validation import ValueRange, check_labels
+
+__all__ = ["Adapter", "LATENT_LAYER", "OUTPUT_LAYER"]
+
+#: Split point naming the generator's input.
+LATENT_LAYER = "latent"
+#: Split point naming the generator's output.
+OUTPUT_LAYER = "output"
+
+
+class Adapter(abc.ABC):
+    """Base class of framework adapters. Subclasses set the class attribute ``name``.
+
+    Attributes:
+        name: unique registry name (``"torch"``, ``"diffusers"``, ...).
+        prior: the latent prior p0(z).
+        num_classes: number of classes of a conditional generator, else ``None``.
+        value_range: range of generated samples in chain convention:
+            ``(-1, 1)`` for images, ``None`` for unbounded data.
+        discriminator: the attached discriminator, if any.
+        classifier: the attached classifier, if any.
+        mapping_layer: for StyleGAN-style generators, the name of the split
+            point whose output is the intermediate latent ``w``; else ``None``.
+    """
+
+    name: ClassVar[str]
+    prior: LatentPrior
+    num_classes: int | None = None
+    value_range: ValueRange | None = (-1.0, 1.0)
+    discriminator: Discriminator | None = None
+    classifier: Classifier | None = None
+    mapping_layer: str | None = None
+    #: Range of the framework's own output (what :meth:`to_native` maps back to).
+    native_range: ValueRange | None = (-1.0, 1.0)
+
+    @property
+    @abc.abstractmethod
+    def device(self) -> torch.device:
+        """The device the generator runs on; inputs are moved here."""
+
+    @property
+    def conditional(self) -> bool:
+        """True for a class-conditional generator."""
+        return self.num_classes is not None
+
+    @abc.abstractmethod
+    def _generate(self, latents: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """Run the generator on checked inputs; return chain-convention samples ``[N, ...]``."""
+
+    def generate(self, latents: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Samples for the given latents (and labels, for a conditional generator).
+
+        Args:
+            latents: ``[N, *prior.shape]`` float.
+            labels: ``[N]`` int64 in ``[0, num_classes)``; required iff conditional.
+
+        Returns:
+            ``[N, ...]`` float32 samples in :attr:`value_range`. Differentiable
+            with respect to ``latents``.
+        """
+        latents, labels = self.check_inputs(latents, labels)
+        return self._generate(latents, labels).float()
+
+    def check_inputs(self, latents: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Validate latents and labels and move them to :attr:`device`."""
+        self.prior.check(latents, "latents")
+        if self.conditional:
+            if labels is None:
+                raise InputError(
+                    f"this generator is conditional ({self.num_classes} classes) and needs labels of shape [N]; "
+                    "pass labels=... or use a sampler that draws them"
+                )
+            check_labels(labels, "labels", num_classes=self.num_classes, n=latents.shape[0])
+            labels = labels.to(self.device)
+        elif labels is not None:
+            check_labels(labels, "labels", num_classes=None)
+        return latents.to(self.device), labels
+
+    def to_native(self, samples: torch.Tensor) -> torch.Tensor:
+        """Chain-convention samples -> the framework's own output range (for drop-in use)."""
+        return rescale(samples, self.value_range, self.native_range)
+
+    def labels_from_native(self, labels: torch.Tensor) -> torch.Tensor:
+        """The framework's label form -> ``[N]`` class indices (identity by default)."""
+        return labels
+
+    # --- the optional split of the generator at a named layer -------------
+
+    def layer_names(self) -> list[str]:
+        """Split points, from the input to the output; always starts with
+        ``"latent"`` and ends with ``"output"``."""
+        return [LATENT_LAYER, *self._inner_layer_names(), OUTPUT_LAYER]
+
+    def _inner_layer_names(self) -> list[str]:
+        """Intermediate split points this adapter supports (override to add some)."""
+        return []
+
+    def check_layer(self, layer: str) -> str:
+        """Raise a clear error listing the valid names if ``layer`` is not a split point."""
+        names = self.layer_names()
+        if layer not in names:
+            raise InputError(f"{type(self).__name__} cannot split the generator at {layer!r}; valid layers: {names}")
+        return layer
+
+    def generate_to(self, latents: torch.Tensor, labels: torch.Tensor | None, layer: str) -> torch.Tensor:
+        """The activation at ``layer`` for these inputs (the latents themselves at ``"latent"``)."""
+        self.check_layer(layer)
+        latents, labels = self.check_inputs(latents, labels)
+        if layer == LATENT_LAYER:
+            return latents
+        if layer == OUTPUT_LAYER:
+            return self._generate(latents, labels).float()
+        return self._activation_at(latents, labels, layer)
+
+    def generate_from(
+        self, activation: torch.Tensor, latents: torch.Tensor, labels: torch.Tensor | None, layer: str
+    ) -> torch.Tensor:
+        """Samples decoded from an activation at ``layer`` (Eq. 5 of collaborative sampling).
+
+        ``latents`` are the inputs that produced the original activation;
+        adapters that cannot run the generator from the middle use them to
+        recompute the earlier layers, then substitute ``activation``.
+        Differentiable with respect to ``activation``.
+        """
+        self.check_layer(layer)
+        latents, labels = self.check_inputs(latents, labels)
+        if layer == LATENT_LAYER:
+            return self._generate(activation, labels).float()
+        if layer == OUTPUT_LAYER:
+            return activation
+        return self._decode_from(activation, latents, labels, layer).float()
+
+    def _activation_at(self, latents: torch.Tensor, labels: torch.Tensor | None, layer: str) -> torch.Tensor:
+        raise InputError(f"{type(self).__name__} does not expose intermediate layers; use 'latent' or 'output'")
+
+    def _decode_from(
+        self, activation: torch.Tensor, latents: torch.Tensor, labels: torch.Tensor | None, layer: str
+    ) -> torch.Tensor:
+        raise InputError(f"{type(self).__name__} does not expose intermediate layers; use 'latent' or 'output'")
+
+    # --- scoring ------------------------------------------------------------
+
+    def require_discriminator(self, method: str) -> Discriminator:
+        """The attached discriminator, or a clear error naming ``method``."""
+        if self.discriminator is None:
+            raise MissingModelError(
+                f"{method} needs a discriminator, but this {type(self).__name__} has none; "
+                f"attach one, e.g. {type(self).__name__}(..., discriminator=D, discriminator_output='logit'), "
+                f"or pass one to the method directly"
+            )
+        return self.discriminator
+
+    def require_classifier(self, method: str) -> Classifier:
+        """The attached classifier, or a clear error naming ``method``."""
+        if self.classifier is None:
+            raise MissingModelError(
+                f"{method} needs a classifier, but this {type(self).__name__} has none; "
+                f"attach one with {type(self).__name__}(..., classifier=Classifier(net, num_classes=K)), "
+                f"or pass one to the method directly"
+            )
+        return self.classifier
+
+    def describe(self) -> dict[str, object]:
+        """A JSON-friendly summary used in manifests and reports."""
+        return {
+            "adapter": self.name,
+            "latent_shape": list(self.prior.shape),
+            "prior": self.prior.kind,
+            "num_classes": self.num_classes,
+            "value_range": None if self.value_range is None else list(self.value_range),
+            "discriminator": None if self.discriminator is None else self.discriminator.output.value,
+            "classifier": None if self.classifier is None else self.classifier.num_classes,
+            "layers": self.layer_names(),
+        }

@@ -1,0 +1,5 @@
+"""The ``gan-postproc`` command line."""
+
+from .app import main
+
+__all__ = ["main"]

@@ -1,0 +1,88 @@
+"""Latent priors: the distribution a generator's inputs are drawn from."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from . import rng
+from .errors import InputError
+from .validation import check_finite, check_tensor
+
+__all__ = ["LatentPrior"]
+
+PriorKind = Literal["normal", "uniform"]
+
+
+@dataclass(frozen=True)
+class LatentPrior:
+    """A factorised latent prior p0(z) of a given shape.
+
+    Attributes:
+        shape: per-sample latent shape, e.g. ``(128,)``.
+        kind: ``"normal"`` (N(0, 1) per coordinate) or ``"uniform"``
+            (U[low, high] per coordinate, as the DOT 2-D models use).
+        low, high: bounds of the uniform prior.
+    """
+
+    shape: tuple[int, ...]
+    kind: PriorKind = "normal"
+    low: float = -1.0
+    high: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("normal", "uniform"):
+            raise InputError(f"prior kind must be 'normal' or 'uniform', got {self.kind!r}")
+        shape = tuple(int(s) for s in self.shape)
+        if not shape or any(s < 1 for s in shape):
+            raise InputError(f"latent shape must be a non-empty tuple of positive ints, got {self.shape!r}")
+        object.__setattr__(self, "shape", shape)
+        if self.kind == "uniform" and not self.low < self.high:
+            raise InputError(f"uniform prior needs low < high, got low={self.low}, high={self.high}")
+
+    @property
+    def dim(self) -> int:
+        """Number of latent coordinates per sample."""
+        return math.prod(self.shape)
+
+    def sample(self, seed: int, indices: torch.Tensor, *keys: int | str) -> torch.Tensor:
+        """Draw ``[N, *shape]`` float32 latents keyed by sample index (see :mod:`gan_postproc.rng`)."""
+        if self.kind == "normal":
+            return rng.normal(seed, indices, self.shape, "latent", *keys)
+        u = rng.uniform(seed, indices, self.shape, "latent", *keys)
+        return self.low + (self.high - self.low) * u
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """Log-density ``log p0(z)`` per sample, ``[N]`` (``-inf`` outside a uniform's support)."""
+        flat = z.reshape(z.shape[0], -1)
+        if self.kind == "normal":
+            return -0.5 * (flat**2).sum(1) - 0.5 * self.dim * math.log(2 * math.pi)
+        inside = ((flat >= self.low) & (flat <= self.high)).all(1)
+        value = torch.full_like(flat[:, 0], -self.dim * math.log(self.high - self.low))
+        return torch.where(inside, value, torch.full_like(value, -math.inf))
+
+    def project(self, z: torch.Tensor) -> torch.Tensor:
+        """Map ``z`` into the prior's support: clip for a uniform prior, identity for a normal one."""
+        if self.kind == "uniform":
+            return z.clamp(self.low, self.high)
+        return z
+
+    def check(self, z: object, name: str = "latents", n: int | None = None) -> torch.Tensor:
+        """Validate latents: ``[N, *shape]`` floating, finite, inside the support."""
+        z = check_tensor(z, name, shape=(n, *self.shape), floating=True)
+        check_finite(z, name)
+        if self.kind == "uniform" and (float(z.min()) < self.low or float(z.max()) > self.high):
+            raise InputError(
+                f"{name} must lie in the uniform prior's support [{self.low:g}, {self.high:g}], "
+                f"got values in [{float(z.min()):.4g}, {float(z.max()):.4g}]"
+            )
+        return z
+
+    @classmethod
+    def of(cls, shape: int | Sequence[int], kind: PriorKind = "normal", **bounds: float) -> LatentPrior:
+        """Build a prior from an int or a shape tuple."""
+        return cls(shape=(shape,) if isinstance(shape, int) else tuple(shape), kind=kind, **bounds)
