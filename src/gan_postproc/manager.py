@@ -91,7 +91,8 @@ class PluginManager(pluggy.PluginManager):
         try:
             self.register(plugin, name=name)
         except pluggy.PluginValidationError as error:
-            raise PluginError(f"plugin {name!r} has an invalid hook implementation: {error}") from error
+            detail = "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
+            raise PluginError(f"plugin {name!r} has an invalid hook implementation: {detail}. {_hook_arguments(detail)}") from error
         module = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__module__
         self.plugin_info[name] = PluginInfo(name=name, module=module, distribution=distribution, version=version)
 
@@ -155,6 +156,15 @@ class PluginManager(pluggy.PluginManager):
             found = codes.get(tb.tb_frame.f_code, found)
             tb = tb.tb_next
         return found
+
+
+def _hook_arguments(detail: str) -> str:
+    """'Hook X takes (a, b)' for the hook named in a pluggy validation message."""
+    for hook_name in dir(hookspecs):
+        if hook_name.startswith(_HOOK_PREFIX) and f"'{hook_name}'" in detail:
+            params = ", ".join(inspect.signature(getattr(hookspecs, hook_name)).parameters)
+            return f"Hook {hook_name} takes ({params})."
+    return ""
 
 
 def _check_undecorated(plugin: Any, name: str) -> None:

@@ -66,7 +66,7 @@ class Registry:
         self._by_kind: dict[str, dict[str, MethodInfo]] = {kind: {} for kind in KINDS}
         for kind, (hook_name, base) in KINDS.items():
             for impl in getattr(pm.hook, hook_name).get_hookimpls():
-                for cls in _call_registration(impl, hook_name):
+                for cls in _call_registration(pm, impl, hook_name):
                     self._add(kind, base, cls, impl.plugin_name)
 
     def _add(self, kind: str, base: type, cls: Any, plugin: str) -> None:
@@ -116,9 +116,12 @@ class Registry:
             raise InputError(f"cannot create {kind} {name!r} with options {sorted(options)}: {error}") from error
 
 
-def _call_registration(impl: Any, hook_name: str) -> list[Any]:
+def _call_registration(pm: PluginManager, impl: Any, hook_name: str) -> list[Any]:
+    """Call one plugin's registration hook through pluggy (so tracing sees it) and check the result."""
+    others = [plugin for plugin in pm.get_plugins() if plugin is not impl.plugin]
     try:
-        result = impl.function()
+        results = pm.subset_hook_caller(hook_name, remove_plugins=others)()
+        result = results[0] if results else None
     except Exception as error:
         raise PluginError(f"plugin {impl.plugin_name!r} raised in {hook_name}: {type(error).__name__}: {error}") from error
     if result is None:

@@ -2,9 +2,12 @@
 
 Every random number a chain draws for sample ``i`` is a pure function of the
 run's seed, ``i`` and a few integer or string keys (which stream, which
-proposal round). So the output of a run does not depend on the batch size,
-on how samples are split across processes, or on the order batches run in, and
-any single sample can be regenerated from its index alone.
+proposal round). So the random inputs of a run do not depend on the batch
+size, on how samples are split across processes, or on the order batches run
+in, and any single sample can be regenerated from its index alone. (Network
+outputs are then byte-identical for identical batches; across different batch
+sizes they agree up to the floating-point rounding of batched matrix products,
+which BLAS libraries compute with kernels chosen by batch size.)
 
 The generator is SplitMix64's finaliser applied to a running hash of the keys;
 it is fully vectorised over the sample indices, uses only integer operations

@@ -1,0 +1,76 @@
+"""The shared rejection loop: exact counts, index keying, bounded failure."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gan_postproc import Chain, RejectionSampler, SampleBatch
+from gan_postproc.errors import AcceptanceError, InputError
+
+
+class PositiveFirstCoordinate(RejectionSampler):
+    """Accepts z with probability 1 if z[0] > 0 else ``floor``."""
+
+    name = "positive_first"
+
+    def __init__(self, floor: float = 0.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.floor = floor
+
+    def propose(self, adapter, request, round):
+        z = request.draw_latents(adapter, round=round)
+        labels = request.draw_labels(adapter, round)
+        p = torch.where(z[:, 0] > 0, torch.ones(len(z)), torch.full((len(z),), self.floor))
+        return SampleBatch(latents=z, labels=labels, indices=request.indices, value_range=adapter.value_range), p
+
+
+def test_every_returned_sample_passes_and_count_is_exact(tiny_adapter, bare_pm):
+    chain = Chain(tiny_adapter, PositiveFirstCoordinate(), batch_size=16, plugin_manager=bare_pm)
+    batch = chain.sample(100, seed=3)
+    assert len(batch) == 100 and batch.indices.tolist() == list(range(100))
+    assert bool((batch.latents[:, 0] > 0).all())
+    stats = chain.sampler.stats
+    assert stats.accepted == 100
+    assert 0.35 < stats.acceptance_rate < 0.65
+    assert int(batch.provenance["proposals"].sum()) == stats.proposals
+    assert torch.equal(batch.scores["acceptance_probability"], torch.ones(100))
+
+
+def test_result_is_independent_of_batch_size(tiny_adapter, bare_pm):
+    a = Chain(tiny_adapter, PositiveFirstCoordinate(), batch_size=5, plugin_manager=bare_pm).sample(40, seed=9)
+    b = Chain(tiny_adapter, PositiveFirstCoordinate(), batch_size=40, plugin_manager=bare_pm).sample(40, seed=9)
+    assert torch.equal(a.latents, b.latents)
+    assert torch.allclose(a.images, b.images, atol=1e-6)
+
+
+def test_per_class_acceptance_is_reported(conditional_adapter, bare_pm):
+    chain = Chain(conditional_adapter, PositiveFirstCoordinate(), plugin_manager=bare_pm)
+    chain.sample(200)
+    per_class = chain.sampler.stats.acceptance_rate_per_class()
+    assert set(per_class) == {0, 1, 2}
+    assert all(0.2 < rate < 0.8 for rate in per_class.values())
+
+
+def test_zero_acceptance_stops_with_a_clear_error(tiny_adapter, bare_pm):
+    class Never(PositiveFirstCoordinate):
+        def propose(self, adapter, request, round):
+            batch, p = super().propose(adapter, request, round)
+            return batch, torch.zeros_like(p)
+
+    with pytest.raises(AcceptanceError, match="after max_rounds=50"):
+        Chain(tiny_adapter, Never(max_rounds=50), plugin_manager=bare_pm).sample(10)
+    with pytest.raises(AcceptanceError, match="acceptance collapsed"):
+        Chain(tiny_adapter, Never(), batch_size=5000, plugin_manager=bare_pm).sample(5000)
+
+
+def test_bad_acceptance_probabilities_are_refused(tiny_adapter, bare_pm):
+    class NaNs(PositiveFirstCoordinate):
+        def propose(self, adapter, request, round):
+            batch, p = super().propose(adapter, request, round)
+            return batch, p * float("nan")
+
+    with pytest.raises(AcceptanceError, match="NaN"):
+        Chain(tiny_adapter, NaNs(), plugin_manager=bare_pm).sample(4)
+    with pytest.raises(InputError, match="max_rounds"):
+        PositiveFirstCoordinate(max_rounds=0)
