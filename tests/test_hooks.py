@@ -225,3 +225,40 @@ def test_sample_batch_type_is_what_hooks_receive(tiny_adapter, bare_pm):
     bare_pm.register_plugin(Types(), "types")
     Chain(tiny_adapter, plugin_manager=bare_pm).sample(2)
     assert seen == [SampleBatch]
+
+
+def _context(adapter):
+    from gan_postproc.bench import BenchmarkContext
+
+    return BenchmarkContext(suite="demo", dataset="tiny", adapter=adapter, conditional_adapter=None,
+                            real_data=lambda n, seed: torch.zeros(n, 6), quick=True)
+
+
+def test_benchmark_setups_are_collected_from_every_plugin(tiny_adapter, bare_pm):
+    from gan_postproc.bench import BenchmarkSetup, collect_setups
+
+    class Rows:
+        def __init__(self, *names):
+            self.names = names
+
+        @hookimpl
+        def gan_postproc_benchmark_setups(self, context):
+            if context.suite != "demo":
+                return None
+            return [BenchmarkSetup(name, refiners=[Double()]) for name in self.names]
+
+    bare_pm.register_plugin(Rows("b_row", "a_row"), "rows")
+    bare_pm.register_plugin(Rows(), "nothing")
+    rows = collect_setups(_context(tiny_adapter), bare_pm)
+    assert [row.name for row in rows] == ["a_row", "b_row"]
+    bare_pm.register_plugin(Rows("a_row"), "clash")
+    with pytest.raises(PluginError, match="'a_row' is contributed twice: by plugin 'rows' and by plugin 'clash'"):
+        collect_setups(_context(tiny_adapter), bare_pm)
+
+
+def test_benchmark_rows_of_the_wrong_type_name_the_plugin(tiny_adapter, bare_pm):
+    from gan_postproc.bench import collect_setups
+
+    bare_pm.register_plugin(_registering("gan_postproc_benchmark_setups", ["not a setup"]), "wrong_rows")
+    with pytest.raises(PluginError, match="plugin 'wrong_rows'.*expected BenchmarkSetup rows, got str"):
+        collect_setups(_context(tiny_adapter), bare_pm)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from .adapter import Adapter
     from .batch import SampleBatch
+    from .bench.setups import BenchmarkContext, BenchmarkSetup
     from .chain import Chain, RunReport
     from .refiner import Refiner
     from .sampler import LatentSampler, SampleRequest
@@ -128,3 +129,19 @@ def gan_postproc_batch_done(chain: Chain, batch: SampleBatch, batch_index: int) 
 @hookspec
 def gan_postproc_run_end(chain: Chain, report: RunReport) -> None:
     """Called once when a run finished, with its :class:`~gan_postproc.chain.RunReport`."""
+
+
+# --- measurement: the demo and the benchmarks ---------------------------------
+
+
+@hookspec
+def gan_postproc_benchmark_setups(context: BenchmarkContext) -> list[BenchmarkSetup] | None:
+    """Return this plugin's rows for the demo or a benchmark suite.
+
+    Called once per suite and dataset by ``gan-postproc demo`` and
+    ``gan-postproc bench``, with the suite's shipped models and real data.
+    Return the configurations of this plugin's methods that apply to what
+    ``context`` holds (an empty list or ``None`` when none applies; a method
+    that needs a model the context lacks simply contributes no row). Results
+    of all plugins are collected; row names must be unique.
+    """
