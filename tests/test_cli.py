@@ -63,3 +63,13 @@ def test_console_script_is_installed():
     done = subprocess.run(["gan-postproc", "plugins", "--json"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0
     assert {row["name"] for row in json.loads(done.stdout)} == {i.name for i in get_registry().infos()}
+
+
+def test_bench_lists_benchmarks_and_refuses_unknown_names(capsys):
+    from gan_postproc.cli import bench_command
+
+    assert main(["bench", "--list"]) == 0
+    listed = capsys.readouterr().out.split()
+    assert set(bench_command.available()) <= set(listed)
+    assert main(["bench", "no_such_benchmark"]) == 2
+    assert "no benchmark named 'no_such_benchmark'" in capsys.readouterr().err

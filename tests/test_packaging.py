@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-ROOTS = {"gan_postproc": ROOT / "src" / "gan_postproc", "gan_postproc.plugins": ROOT / "plugins", "gan_postproc.integrations": ROOT / "integrations"}
+ROOTS = {"gan_postproc": ROOT / "src" / "gan_postproc", "gan_postproc.plugins": ROOT / "plugins", "gan_postproc.integrations": ROOT / "integrations", "gan_postproc.benchmarks": ROOT / "benchmarks"}
 
 
 def _package_dirs() -> set[str]:
@@ -16,7 +16,7 @@ def _package_dirs() -> set[str]:
     for package, base in ROOTS.items():
         for init in base.rglob("__init__.py"):
             relative = init.parent.relative_to(base).parts
-            if package == "gan_postproc" and relative[:1] in (("plugins",), ("integrations",)):
+            if package == "gan_postproc" and relative[:1] in (("plugins",), ("integrations",), ("benchmarks",)):
                 continue
             found.add(".".join((package, *relative)))
     return found
