@@ -181,3 +181,25 @@ def test_refiner_exception_gets_a_note_naming_the_stage(tiny_adapter, bare_pm):
     with pytest.raises(RuntimeError, match="boom") as caught:
         Chain(tiny_adapter, refiners=[Broken()], plugin_manager=bare_pm).sample(2)
     assert any("refiner 'broken', batch 0" in note for note in getattr(caught.value, "__notes__", []))
+
+
+def test_setup_runs_once_then_many_seeds_sample_from_the_same_fit(tiny_adapter, bare_pm):
+    class CountingRefiner(Shift):
+        def __init__(self):
+            super().__init__(0.0)
+            self.setups = []
+
+        def setup(self, adapter, seed):
+            self.setups.append(seed)
+
+    refiner = CountingRefiner()
+    chain = Chain(tiny_adapter, refiners=[refiner], plugin_manager=bare_pm)
+    chain.setup(11)
+    chain.sample(3, seed=1)
+    chain.sample(3, seed=2)
+    assert refiner.setups == [11]
+    chain.setup(12)
+    assert refiner.setups == [11, 12]
+    fresh = CountingRefiner()
+    Chain(tiny_adapter, refiners=[fresh], plugin_manager=bare_pm).sample(3, seed=4)
+    assert fresh.setups == [4]

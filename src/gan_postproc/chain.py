@@ -146,7 +146,12 @@ class Chain:
     # --- running ------------------------------------------------------------
 
     def setup(self, seed: int = DEFAULTS.seed) -> None:
-        """Run the sampler's and refiners' ``setup`` for ``seed`` (once; later calls are free)."""
+        """Run the sampler's and refiners' ``setup`` (fitting, calibration) with ``seed``.
+
+        A run calls it with its own seed if the chain was never set up; call it
+        yourself to fit once and then sample with several seeds. Calling it again
+        with the same seed does nothing; with another seed it fits again.
+        """
         if self._setup_seed == seed:
             return
         if self.adapter is not None:
@@ -207,8 +212,12 @@ class Chain:
         label_tensor = None if labels is None else self._check_run_labels(labels, len(indices))
         return self._iterate(indices.to(torch.int64).cpu(), seed, label_tensor, progress)
 
+    def _ensure_setup(self, seed: int) -> None:
+        if self._setup_seed is None:
+            self.setup(seed)
+
     def _iterate(self, indices: torch.Tensor, seed: int, labels: torch.Tensor | None, progress: bool) -> Iterator[SampleBatch]:
-        self.setup(seed)
+        self._ensure_setup(seed)
         self.report = RunReport(seed=seed)
         self._call_hook("gan_postproc_run_start", chain=self, n=len(indices), seed=seed)
         bar = tqdm(total=len(indices), desc=self.name, unit="sample", disable=not progress)
@@ -230,8 +239,7 @@ class Chain:
 
     def run_request(self, request: SampleRequest, batch_index: int = 0) -> SampleBatch:
         """Sampler, generator, refiners, filter hooks and ``batch_done`` for one request."""
-        if self._setup_seed != request.seed:
-            self.setup(request.seed)
+        self._ensure_setup(request.seed)
         batch = self._run_once(request, batch_index)
         keep = self._filter(batch, batch_index)
         if keep is not None and not bool(keep.all()):
@@ -243,7 +251,7 @@ class Chain:
         """Apply the refiners (only) to an existing batch with ``images`` set."""
         if not isinstance(batch, SampleBatch) or batch.images is None:
             raise InputError("refine needs a SampleBatch with images; build one with SampleBatch(images=..., labels=...)")
-        self.setup(self._setup_seed if self._setup_seed is not None else DEFAULTS.seed)
+        self._ensure_setup(DEFAULTS.seed)
         for refiner in self.refiners:
             batch = self._apply_refiner(refiner, batch, batch_index)
         return batch

@@ -1,0 +1,142 @@
+"""Run benchmark rows side by side: same seeds, same sample counts, timed in the same process.
+
+Rows are interleaved seed by seed (baseline included), so slow drifts of the
+machine affect every row alike. Each row's ``setup`` (fitting, calibration) is
+timed separately from its sampling cost. A row that fails is reported with its
+error in the results, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from ..batch import SampleBatch
+from ..chain import Chain
+from ..errors import GanPostprocError
+from ..manager import PluginManager
+from .setups import BenchmarkContext, BenchmarkSetup
+
+__all__ = ["RowOutcome", "baseline_rows", "run_side_by_side", "summarise"]
+
+Evaluate = Callable[[SampleBatch, int], dict[str, float | None]]
+
+
+@dataclass
+class RowOutcome:
+    """Everything measured for one row.
+
+    Attributes:
+        metrics: one dict per seed (whatever ``evaluate`` returned).
+        ms_per_sample: sampling cost per seed, all chain stages, setup excluded.
+        setup_seconds: time of the chain's one-off setup (fitting, calibration).
+        sampler: the sampler's acceptance statistics after the last seed.
+        preview: the first images of the first seed, for a grid (or ``None``).
+        error: the error message if the row failed.
+    """
+
+    setup: BenchmarkSetup
+    metrics: list[dict[str, float | None]] = field(default_factory=list)
+    ms_per_sample: list[float] = field(default_factory=list)
+    setup_seconds: float = 0.0
+    sampler: dict[str, Any] = field(default_factory=dict)
+    preview: torch.Tensor | None = None
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.setup.name
+
+
+def baseline_rows(context: BenchmarkContext) -> list[BenchmarkSetup]:
+    """Plain generation: ``baseline``, plus ``baseline_conditional`` when the suite has a conditional generator."""
+    rows = [BenchmarkSetup("baseline", note="plain sampling from the prior")]
+    if context.conditional_adapter is not None:
+        rows.append(BenchmarkSetup("baseline_conditional", conditional=True, note="plain sampling, conditional generator"))
+    return rows
+
+
+def run_side_by_side(
+    context: BenchmarkContext,
+    rows: Sequence[BenchmarkSetup],
+    *,
+    n: int,
+    seeds: Sequence[int],
+    evaluate: Evaluate,
+    batch_size: int = 500,
+    preview: int = 0,
+    plugin_manager: PluginManager | None = None,
+    progress: bool = True,
+) -> list[RowOutcome]:
+    """Run every row for every seed; returns one :class:`RowOutcome` per row, in order."""
+    outcomes = [RowOutcome(row) for row in rows]
+    chains: dict[str, Chain] = {}
+    bar = tqdm(total=len(rows) * len(seeds), desc=f"{context.suite}/{context.dataset}", unit="run", disable=not progress)
+    for outcome in outcomes:
+        row = outcome.setup
+        adapter = context.conditional_adapter if row.conditional else context.adapter
+        try:
+            if adapter is None:
+                raise GanPostprocError(f"row {row.name!r} needs a conditional generator, which this suite lacks")
+            chain = Chain(adapter, row.sampler, row.refiners, batch_size=batch_size, plugin_manager=plugin_manager)
+            start = time.perf_counter()
+            chain.setup(context.seed)
+            outcome.setup_seconds = time.perf_counter() - start
+            chains[row.name] = chain
+        except Exception as error:  # a broken row is reported, the others still run
+            outcome.error = f"{type(error).__name__}: {error}"
+    for seed in seeds:
+        for outcome in outcomes:
+            chain = chains.get(outcome.name)
+            if chain is None or outcome.error is not None:
+                bar.update(1)
+                continue
+            try:
+                batch = chain.sample(n, seed=seed)
+                outcome.ms_per_sample.append(chain.report.ms_per_sample)
+                outcome.metrics.append(evaluate(batch, seed))
+                outcome.sampler = chain.report.sampler
+                if preview and outcome.preview is None:
+                    outcome.preview = batch.images[:preview].cpu()
+            except Exception as error:
+                outcome.error = f"{type(error).__name__}: {error}"
+            bar.update(1)
+    bar.close()
+    return outcomes
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    if not values:
+        return None, None
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+    return mean, std
+
+
+def summarise(outcomes: Sequence[RowOutcome], metric_names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per row: mean and std over seeds of each metric, ms per sample, and the cost ratio
+    against the matching baseline (conditional rows against ``baseline_conditional``)."""
+    base_ms = {
+        o.setup.conditional: _mean_std(o.ms_per_sample)[0] for o in outcomes if o.name in ("baseline", "baseline_conditional")
+    }
+    summary: dict[str, dict[str, Any]] = {}
+    for outcome in outcomes:
+        entry: dict[str, Any] = {"note": outcome.setup.note, "conditional": outcome.setup.conditional, "seeds": len(outcome.metrics)}
+        for name in metric_names:
+            entry[f"{name}_mean"], entry[f"{name}_std"] = _mean_std([m.get(name) for m in outcome.metrics])
+        ms, _ = _mean_std(outcome.ms_per_sample)
+        baseline = base_ms.get(outcome.setup.conditional)
+        entry["ms_per_sample"] = ms
+        entry["cost_ratio"] = ms / baseline if ms is not None and baseline else None
+        entry["setup_seconds"] = outcome.setup_seconds
+        entry["acceptance_rate"] = outcome.sampler.get("acceptance_rate")
+        entry["error"] = outcome.error
+        summary[outcome.name] = entry
+    return summary
