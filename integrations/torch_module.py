@@ -153,6 +153,19 @@ class TorchAdapter(Adapter):
     def device(self) -> torch.device:
         return _module_device(self.generator)
 
+    def to(self, device: torch.device | str) -> TorchAdapter:
+        """Move generator, discriminator and classifier to ``device``.
+
+        A generator dispatched across devices with accelerate's ``device_map``
+        (it has ``hf_device_map``) stays where it is; inputs follow it.
+        """
+        if getattr(self.generator, "hf_device_map", None) is None:
+            self.generator.to(device)
+        for model in (self.discriminator, self.classifier):
+            if model is not None:
+                model.to(device)
+        return self
+
     def labels_from_native(self, labels: torch.Tensor) -> torch.Tensor:
         if self.label_format == "onehot" and labels.dim() == 2:
             return labels.argmax(dim=1)

@@ -112,6 +112,14 @@ class Adapter(abc.ABC):
             check_labels(labels, "labels", num_classes=None)
         return latents.to(self.device), labels
 
+    def to(self, device: torch.device | str) -> Adapter:
+        """Move the generator and attached models to ``device``; returns ``self``.
+
+        Adapters whose models cannot be moved as a whole (e.g. dispatched with
+        accelerate's ``device_map``) leave them where they are.
+        """
+        raise InputError(f"{type(self).__name__} cannot move its models; place them on the device yourself")
+
     def to_native(self, samples: torch.Tensor) -> torch.Tensor:
         """Chain-convention samples -> the framework's own output range (for drop-in use)."""
         return rescale(samples, self.value_range, self.native_range)

@@ -1,0 +1,257 @@
+"""Write N samples of a chain to disk: streaming, atomic, resumable, split across processes.
+
+Layout of an output directory::
+
+    manifest.json              configuration, then (when complete) shard list and totals
+    shards/shard-000000.npz    per shard: indices, labels, latents, scores/*, provenance/*,
+                               and images (npz format)
+    images/000000000.png       one PNG per sample (png format), named by global index
+
+The work unit is a shard: the samples with global indices
+``[k * shard_size, (k + 1) * shard_size)``. Shards are split between processes
+whole (accelerate's ``PartialState``), and each shard runs in the same
+batches whatever the number of processes, so the output is byte-identical for
+1 or K processes. A shard file is written atomically after its images, so a
+run stopped at any point (Ctrl-C, SIGKILL, out of memory) resumes with the same
+command: finished shards are kept, the rest are redone. Peak memory is one
+shard, independent of N. The manifest records the configuration, and a run
+with another configuration refuses to resume in the same directory.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from .batch import SampleBatch
+from .chain import Chain
+from .defaults import DEFAULTS
+from .errors import CheckpointError, InputError
+from .io import atomic_write_bytes, atomic_write_json, npz_bytes
+from .ranges import CHAIN_RANGE, rescale
+from .validation import check_count
+
+__all__ = ["SampleRunConfig", "sample_to_disk", "iter_shards", "read_manifest"]
+
+Format = Literal["npz", "png"]
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class SampleRunConfig:
+    """What determines a run's output; a directory only resumes a run with equal configuration."""
+
+    n: int
+    seed: int
+    shard_size: int
+    batch_size: int
+    format: Format
+    chain: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "seed": self.seed,
+            "shard_size": self.shard_size,
+            "batch_size": self.batch_size,
+            "format": self.format,
+            "chain": self.chain,
+        }
+
+
+def _shard_path(out: Path, shard: int) -> Path:
+    return out / "shards" / f"shard-{shard:06d}.npz"
+
+
+def _png_path(out: Path, index: int) -> Path:
+    return out / "images" / f"{index:09d}.png"
+
+
+def _shard_indices(config: SampleRunConfig, shard: int) -> torch.Tensor:
+    start = shard * config.shard_size
+    return torch.arange(start, min(start + config.shard_size, config.n))
+
+
+def _to_png_bytes(image: torch.Tensor) -> bytes:
+    array = rescale(image.clamp(*CHAIN_RANGE), CHAIN_RANGE, (0.0, 255.0)).round().to(torch.uint8)
+    array = array[0] if array.shape[0] == 1 else array.permute(1, 2, 0)
+    buffer = io.BytesIO()
+    Image.fromarray(array.numpy()).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _shard_arrays(batch: SampleBatch, include_images: bool) -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {"indices": batch.indices.cpu().numpy()}
+    if include_images:
+        arrays["images"] = batch.images.cpu().numpy()
+    if batch.labels is not None:
+        arrays["labels"] = batch.labels.cpu().numpy()
+    if batch.latents is not None:
+        arrays["latents"] = batch.latents.cpu().numpy()
+    for group in ("scores", "provenance"):
+        for key, value in getattr(batch, group).items():
+            arrays[f"{group}/{key}"] = value.detach().cpu().numpy()
+    return arrays
+
+
+def _shard_is_complete(out: Path, config: SampleRunConfig, shard: int) -> bool:
+    """A shard is done when its file loads and holds exactly its indices (and its PNGs exist)."""
+    path = _shard_path(out, shard)
+    if not path.exists():
+        return False
+    try:
+        with np.load(path) as data:
+            indices = data["indices"]
+    except Exception:  # a file cut short by a crash before the rename cannot exist; anything else is redone
+        return False
+    if not np.array_equal(indices, _shard_indices(config, shard).numpy()):
+        return False
+    return config.format != "png" or all(_png_path(out, int(i)).exists() for i in indices)
+
+
+def _run_shard(chain: Chain, out: Path, config: SampleRunConfig, shard: int) -> int:
+    indices = _shard_indices(config, shard)
+    batch = SampleBatch.cat(chain.iter_indices(indices, seed=config.seed))
+    if config.format == "png":
+        for index, image in zip(batch.indices.tolist(), batch.images.cpu()):
+            atomic_write_bytes(_png_path(out, index), _to_png_bytes(image))
+    arrays = _shard_arrays(batch, include_images=config.format == "npz")
+    atomic_write_bytes(_shard_path(out, shard), npz_bytes(arrays))
+    return len(batch)
+
+
+def read_manifest(out: str | Path) -> dict[str, Any] | None:
+    """The manifest of an output directory, or ``None`` if there is none."""
+    path = Path(out) / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{path} is not valid JSON ({error}); remove the directory or choose another --output") from error
+
+
+def _check_resume(out: Path, config: SampleRunConfig) -> None:
+    manifest = read_manifest(out)
+    if manifest is None:
+        if (out / "shards").exists() and any((out / "shards").iterdir()):
+            raise CheckpointError(f"{out} holds shards but no manifest; it is not a gan-postproc run directory to resume")
+        return
+    if manifest.get("config") != json.loads(json.dumps(config.as_dict())):
+        raise CheckpointError(
+            f"{out} holds a run with another configuration; refusing to mix outputs. "
+            f"Existing: {json.dumps(manifest.get('config'), sort_keys=True)[:400]} ... "
+            "Use a new --output directory, or delete this one to start over"
+        )
+
+
+def sample_to_disk(
+    chain: Chain,
+    n: int,
+    out: str | Path,
+    *,
+    seed: int = DEFAULTS.seed,
+    format: Format = "npz",
+    shard_size: int = DEFAULTS.sample_shard_size,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Generate ``n`` samples with ``chain`` into directory ``out`` (see the module docs).
+
+    Under ``accelerate launch --num_processes K`` the shards are split between the
+    K processes, each on its own device; the output is identical to one process.
+
+    Returns:
+        The final manifest (configuration, shards, totals, sampler statistics).
+    """
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+
+    n = check_count(n, "n")
+    shard_size = check_count(shard_size, "shard_size")
+    if format not in ("npz", "png"):
+        raise InputError(f"format must be 'npz' or 'png', got {format!r}")
+    if chain.adapter is None:
+        raise InputError("sample_to_disk needs a chain with an adapter (a generator)")
+    if format == "png" and chain.adapter.value_range is None:
+        raise InputError("format='png' needs images; this generator's samples are unbounded vectors: use format='npz'")
+    out = Path(out)
+    config = SampleRunConfig(n=n, seed=seed, shard_size=shard_size, batch_size=chain.batch_size, format=format, chain=chain.describe())
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))  # set by `accelerate launch --cpu`
+    if state.is_main_process:
+        _check_resume(out, config)
+        _probe_writable(out)
+        if read_manifest(out) is None:
+            atomic_write_json(out / MANIFEST, {"config": config.as_dict(), "complete": False})
+    state.wait_for_everyone()
+    if state.device.type != "cpu" or state.num_processes > 1:
+        chain.adapter.to(state.device)
+    shards = list(range((n + shard_size - 1) // shard_size))
+    pending = [s for s in shards if not _shard_is_complete(out, config, s)]
+    with state.split_between_processes(pending) as mine:
+        bar = tqdm(total=sum(len(_shard_indices(config, s)) for s in mine), desc=f"sample[{state.process_index}]",
+                   unit="sample", disable=not progress or not state.is_local_main_process)
+        for shard in mine:
+            bar.update(_run_shard(chain, out, config, shard))
+        bar.close()
+    state.wait_for_everyone()
+    manifest = {
+        "config": config.as_dict(),
+        "complete": True,
+        "shards": [_shard_path(out, s).relative_to(out).as_posix() for s in shards],
+        "n": n,
+        "processes": state.num_processes,
+    }
+    if state.is_main_process:
+        missing = [s for s in shards if not _shard_is_complete(out, config, s)]
+        if missing:
+            raise CheckpointError(f"shards {missing[:5]} are missing after the run; re-run the same command to finish them")
+        manifest["acceptance_rate"] = _acceptance_rate(out, shards)
+        atomic_write_json(out / MANIFEST, manifest)
+    state.wait_for_everyone()
+    return manifest
+
+
+def _acceptance_rate(out: Path, shards: list[int]) -> float | None:
+    """Samples / proposals over the whole run, from the per-sample ``proposals`` records of
+    rejection samplers (``None`` for samplers that do not reject)."""
+    samples = proposals = 0
+    for shard in shards:
+        with np.load(_shard_path(out, shard)) as data:
+            if "provenance/proposals" not in data.files:
+                return None
+            samples += len(data["indices"])
+            proposals += int(data["provenance/proposals"].sum())
+    return samples / proposals if proposals else None
+
+
+def _probe_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out / ".write-test", b"")
+        (out / ".write-test").unlink()
+    except OSError as error:
+        raise InputError(f"output directory {out} is not writable ({error}); choose another --output") from error
+
+
+def iter_shards(out: str | Path) -> Iterator[dict[str, np.ndarray]]:
+    """Yield the arrays of each shard of a complete run, in index order (images from PNGs for png runs)."""
+    out = Path(out)
+    manifest = read_manifest(out)
+    if manifest is None or not manifest.get("complete"):
+        raise CheckpointError(f"{out} holds no complete run; finish it by re-running the same command")
+    for relative in manifest["shards"]:
+        with np.load(out / relative) as data:
+            arrays = {key: data[key] for key in data.files}
+        if manifest["config"]["format"] == "png":
+            images = [np.asarray(Image.open(_png_path(out, int(i)))) for i in arrays["indices"]]
+            arrays["images"] = np.stack(images)
+        yield arrays

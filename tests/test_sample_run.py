@@ -1,0 +1,152 @@
+"""Streaming N samples to disk: exact counts, atomic files, resume, multi-process identity."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gan_postproc import Chain, TorchAdapter
+from gan_postproc.errors import CheckpointError, InputError
+from gan_postproc.sample_run import iter_shards, read_manifest, sample_to_disk
+
+from .sample_models import image_chain
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("format", ["npz", "png"])
+def test_exactly_n_samples_in_index_order(tmp_path, format):
+    manifest = sample_to_disk(image_chain(), 130, tmp_path, format=format, shard_size=50, progress=False)
+    assert manifest["complete"] and manifest["n"] == 130 and len(manifest["shards"]) == 3
+    shards = list(iter_shards(tmp_path))
+    indices = np.concatenate([s["indices"] for s in shards])
+    assert indices.tolist() == list(range(130))
+    images = np.concatenate([s["images"] for s in shards])
+    assert images.shape == ((130, 1, 8, 8) if format == "npz" else (130, 8, 8))
+    if format == "png":
+        assert len(list((tmp_path / "images").iterdir())) == 130
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_npz_samples_equal_the_chain_in_memory(tmp_path):
+    sample_to_disk(image_chain(), 64, tmp_path, shard_size=32, progress=False)
+    on_disk = np.concatenate([s["images"] for s in iter_shards(tmp_path)])
+    in_memory = image_chain().sample(64).images.numpy()
+    assert np.array_equal(on_disk, in_memory)
+
+
+def test_resume_redoes_only_missing_shards_and_gives_identical_files(tmp_path):
+    full, partial = tmp_path / "full", tmp_path / "partial"
+    sample_to_disk(image_chain(), 100, full, format="png", shard_size=25, progress=False)
+    sample_to_disk(image_chain(), 100, partial, format="png", shard_size=25, progress=False)
+    (partial / "shards" / "shard-000002.npz").unlink()
+    (partial / "images" / "000000099.png").unlink()
+    kept = (partial / "shards" / "shard-000000.npz").stat().st_mtime_ns
+    sample_to_disk(image_chain(), 100, partial, format="png", shard_size=25, progress=False)
+    assert (partial / "shards" / "shard-000000.npz").stat().st_mtime_ns == kept
+    assert _files(full) == _files(partial)
+
+
+def test_a_different_configuration_refuses_to_resume(tmp_path):
+    sample_to_disk(image_chain(), 20, tmp_path, shard_size=10, progress=False)
+    with pytest.raises(CheckpointError, match="another configuration"):
+        sample_to_disk(image_chain(), 20, tmp_path, shard_size=10, seed=1, progress=False)
+    with pytest.raises(CheckpointError, match="another configuration"):
+        sample_to_disk(image_chain(), 30, tmp_path, shard_size=10, progress=False)
+
+
+def test_bad_arguments(tmp_path):
+    points = Chain(TorchAdapter(torch.nn.Linear(2, 2), latent_shape=2, output_range=None))
+    with pytest.raises(InputError, match="format='png' needs images"):
+        sample_to_disk(points, 10, tmp_path, format="png")
+    with pytest.raises(InputError, match="n must be"):
+        sample_to_disk(image_chain(), 0, tmp_path)
+    with pytest.raises(InputError, match="format must be"):
+        sample_to_disk(image_chain(), 3, tmp_path, format="jpg")
+    (tmp_path / "a_file").write_text("not a directory")
+    with pytest.raises(InputError, match="not writable"):
+        sample_to_disk(image_chain(), 3, tmp_path / "a_file" / "out")
+
+
+KILLABLE = """
+import sys, time
+from gan_postproc.sample_run import sample_to_disk
+from tests.sample_models import image_chain
+import tests.sample_models as models
+chain = image_chain(batch_size=10)
+original = chain.sampler.sample
+def slow(adapter, request):
+    time.sleep(0.05)
+    return original(adapter, request)
+chain.sampler.sample = slow
+sample_to_disk(chain, 300, sys.argv[1], format="png", shard_size=20, progress=False)
+"""
+
+
+def test_a_run_killed_with_sigkill_resumes_to_identical_output(tmp_path):
+    reference = tmp_path / "reference"
+    sample_to_disk(image_chain(batch_size=10), 300, reference, format="png", shard_size=20, progress=False)
+    out = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-c", KILLABLE, str(out)], cwd=ROOT)
+    def shards_done() -> int:
+        return len(list((out / "shards").glob("*.npz"))) if (out / "shards").exists() else 0
+
+    deadline = time.time() + 120
+    while time.time() < deadline and shards_done() < 3:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert 3 <= shards_done() < 15, "the run should have been killed part-way"
+    assert not read_manifest(out)["complete"]
+    subprocess.run([sys.executable, "-c", KILLABLE.replace("time.sleep(0.05)", "pass"), str(out)], cwd=ROOT, check=True)
+    assert _files(reference) == _files(out)
+    assert len(list((out / "images").glob("*.png"))) == 300
+
+
+def _write_with_accelerate(out: str) -> None:
+    from tests.sample_models import image_chain
+
+    sample_to_disk(image_chain(batch_size=16), 150, out, shard_size=40, progress=False)
+
+
+def test_two_processes_write_byte_identical_output_to_one(tmp_path):
+    from accelerate import debug_launcher
+    from accelerate.state import AcceleratorState, PartialState
+
+    single = tmp_path / "single"
+    sample_to_disk(image_chain(batch_size=16), 150, single, shard_size=40, progress=False)
+    AcceleratorState._reset_state(True)
+    PartialState._reset_state()
+    try:
+        debug_launcher(_write_with_accelerate, args=(str(tmp_path / "double"),), num_processes=2)
+    finally:
+        AcceleratorState._reset_state(True)
+        PartialState._reset_state()
+    single_files, double_files = _files(single), _files(tmp_path / "double")
+    manifest = json.loads(double_files.pop("manifest.json"))
+    assert manifest["processes"] == 2
+    single_files.pop("manifest.json")
+    assert single_files == double_files
+
+
+def test_cli_sample_writes_a_resumable_run(tmp_path):
+    command = [sys.executable, "-m", "gan_postproc.cli.app_main", "sample", "--model", "tests.sample_models:image_adapter",
+               "--n", "45", "--output", str(tmp_path / "cli"), "--shard-size", "20", "--no-progress"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["n"] == 45
+    assert read_manifest(tmp_path / "cli")["complete"]
+    bad = subprocess.run(command[:5] + ["nope:factory"] + command[6:], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "cannot import 'nope'" in bad.stderr
