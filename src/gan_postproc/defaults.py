@@ -30,5 +30,28 @@ class Defaults:
     #: Samples per shard written by ``gan-postproc sample`` (the unit of resuming).
     sample_shard_size: int = 1000
 
+    # -- metrics (gan_postproc.metrics) --
+    #: Samples per forward pass when a metric runs a feature network or classifier.
+    metrics_batch_size: int = 256
+    #: k of the k-NN manifolds of precision / recall / density / coverage
+    #: (Naeem et al. 2020 recommend k = 5; Kynkaanniemi et al. 2019 use k = 3).
+    metrics_nearest_k: int = 5
+    #: Most entries of one block of a pairwise-distance matrix, so 50k x 50k
+    #: comparisons run in bounded memory (2**24 float32 entries = 64 MiB).
+    metrics_distance_block: int = 2**24
+    #: KID: number of random subsets (Binkowski et al. 2018; torch-fidelity's default).
+    kid_subsets: int = 100
+    #: KID: largest subset size; smaller sample sets use all their samples per subset.
+    kid_subset_size: int = 1000
+    #: Inception Score: number of splits (Salimans et al. 2016).
+    inception_score_splits: int = 10
+    #: Mode statistics: a sample is "good" within this many standard deviations of
+    #: its nearest mode (collaborative-sampling paper, Fig. 4: 3; its 2-D code: 4).
+    mode_num_std: float = 3.0
+    #: Class balance: added to both histograms before the KL divergence (CBGAN code).
+    balance_epsilon: float = 1e-5
+    #: Intra-class diversity: disjoint image pairs per class (Slim paper, Sec. 4.3: 200).
+    diversity_pairs_per_class: int = 200
+
 
 DEFAULTS = Defaults()
