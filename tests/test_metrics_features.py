@@ -39,6 +39,7 @@ def test_module_features_reads_a_named_layer_and_leaves_no_hook_behind() -> None
         assert torch.allclose(feats, net[2](net[1](net[0](images))))
     assert feats.shape == (20, 16)
     assert not net[2]._forward_hooks
+    assert list(ModuleFeatures(net, layer="2").state_dict()) == [f"module.{key}" for key in net.state_dict()]
     with pytest.raises(InputError, match=r"no layer named 'fc'; its layers are: '0', '1', '2', '3'"):
         ModuleFeatures(net, layer="fc")
 

@@ -63,12 +63,10 @@ class ModuleFeatures(nn.Module):
         self.input_range = input_range
         self.layer = layer
         if layer is not None:
-            layers = dict(module.named_modules())
-            if layer not in layers or layer == "":
-                names = [name for name in layers if name]
+            names = [name for name, _ in module.named_modules() if name]
+            if layer not in names:
                 shown = ", ".join(repr(n) for n in names[:20]) + (", ..." if len(names) > 20 else "")
                 raise InputError(f"the module has no layer named {layer!r}; its layers are: {shown or '(none)'}")
-            self._layer = layers[layer]
 
     def forward(self, samples: torch.Tensor) -> torch.Tensor:
         """Features ``[N, F]`` of chain-convention samples."""
@@ -77,7 +75,9 @@ class ModuleFeatures(nn.Module):
             out = self.module(x)
         else:
             captured: list[object] = []
-            handle = self._layer.register_forward_hook(lambda _m, _i, output: captured.append(output))
+            # looked up per call (not stored) so the layer is not registered twice in this module's state_dict
+            layer = self.module.get_submodule(self.layer)
+            handle = layer.register_forward_hook(lambda _m, _i, output: captured.append(output))
             try:
                 self.module(x)
             finally:
