@@ -48,7 +48,9 @@ class _StopForward(Exception):
 
 
 def _module_device(module: nn.Module) -> torch.device:
-    for tensor in list(module.parameters()) + list(module.buffers()):
+    for tensor in module.parameters():
+        return tensor.device
+    for tensor in module.buffers():
         return tensor.device
     return torch.device("cpu")
 

@@ -53,6 +53,16 @@ def _mix(x: torch.Tensor) -> torch.Tensor:
     return x ^ _shift_right(x, 31)
 
 
+def _mix_int(x: int) -> int:
+    """SplitMix64's finaliser on a Python int (for the per-call key state: no tensor ops)."""
+    x &= _MASK64
+    x ^= x >> 30
+    x = (x * 0xBF58476D1CE4E5B9) & _MASK64
+    x ^= x >> 27
+    x = (x * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
 def stream_key(key: int | str) -> int:
     """Map a stream key (an int, or a name such as ``"latent"``) to a signed 64-bit int.
 
@@ -70,9 +80,10 @@ def _bits(seed: int, indices: torch.Tensor, keys: Sequence[int | str], count: in
     """Return ``[N, count]`` int64 random words for the given sample indices."""
     if indices.dim() != 1:
         raise ValueError(f"indices must be a 1-D tensor of sample indices, got shape {tuple(indices.shape)}")
-    state = torch.full((), stream_key(seed), dtype=torch.int64, device=indices.device)
+    state = stream_key(seed) & _MASK64
     for key in keys:
-        state = _mix(state ^ stream_key(key)) + _GOLDEN
+        state = (_mix_int(state ^ (stream_key(key) & _MASK64)) + _GOLDEN) & _MASK64
+    state = _signed(state)
     per_sample = _mix(_mix(indices.to(torch.int64) * _GOLDEN + state) ^ state)
     counters = torch.arange(1, count + 1, dtype=torch.int64, device=indices.device) * _GOLDEN
     return _mix(per_sample[:, None] + counters[None, :])
