@@ -150,3 +150,34 @@ def test_cli_sample_writes_a_resumable_run(tmp_path):
     assert read_manifest(tmp_path / "cli")["complete"]
     bad = subprocess.run(command[:5] + ["nope:factory"] + command[6:], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "cannot import 'nope'" in bad.stderr
+
+
+def test_metrics_stream_over_the_written_run(tmp_path):
+    from gan_postproc.sample_run import evaluate_run
+
+    class CountingEvaluator:
+        """Stands in for SampleEvaluator: records what it is fed, shard by shard."""
+
+        def __init__(self):
+            self.sizes, self.ranges = [], []
+
+        def update(self, images, labels=None):
+            self.sizes.append(len(images))
+            self.ranges.append((float(images.min()), float(images.max())))
+
+        def compute(self):
+            return {"n": sum(self.sizes)}
+
+    sample_to_disk(image_chain(), 70, tmp_path, format="png", shard_size=30, progress=False)
+    counting = CountingEvaluator()
+    assert evaluate_run(tmp_path, counting) == {"n": 70}
+    assert counting.sizes == [30, 30, 10]
+    assert all(-1 <= lo and hi <= 1 for lo, hi in counting.ranges)
+    assert read_manifest(tmp_path)["metrics"] == {"n": 70}
+
+
+def test_cli_metrics_need_a_reference(tmp_path, capsys):
+    from gan_postproc.cli import main
+
+    code = main(["sample", "--model", "tests.sample_models:image_adapter", "--n", "5", "--output", str(tmp_path), "--metrics"])
+    assert code == 2 and "--metrics needs --reference" in capsys.readouterr().err

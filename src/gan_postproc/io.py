@@ -16,11 +16,14 @@ import numpy as np
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_json", "npz_bytes"]
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None], *, durable: bool = True) -> Path:
     """Call ``write(temp_path)`` and rename the temp file onto ``path``.
 
     The temp file lives in the destination directory (so the rename is atomic
     on POSIX) and is removed if ``write`` fails. Parent directories are created.
+    The file appears whole or not at all if the process dies at any point; with
+    ``durable`` it is also flushed to disk (fsync) before the rename, so it
+    survives a power loss too.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -29,8 +32,9 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
     temp = Path(temp_name)
     try:
         write(temp)
-        with open(temp, "rb") as stream:
-            os.fsync(stream.fileno())
+        if durable:
+            with open(temp, "rb") as stream:
+                os.fsync(stream.fileno())
         os.replace(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
@@ -38,9 +42,9 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
     return target
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically."""
-    return atomic_write(path, lambda temp: temp.write_bytes(data))
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
+    return atomic_write(path, lambda temp: temp.write_bytes(data), durable=durable)
 
 
 def atomic_write_json(path: str | os.PathLike[str], value: Any) -> Path:

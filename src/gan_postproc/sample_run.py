@@ -40,7 +40,7 @@ from .io import atomic_write_bytes, atomic_write_json, npz_bytes
 from .ranges import CHAIN_RANGE, rescale
 from .validation import check_count
 
-__all__ = ["SampleRunConfig", "sample_to_disk", "iter_shards", "read_manifest"]
+__all__ = ["SampleRunConfig", "sample_to_disk", "iter_shards", "read_manifest", "evaluate_run"]
 
 Format = Literal["npz", "png"]
 MANIFEST = "manifest.json"
@@ -122,8 +122,9 @@ def _run_shard(chain: Chain, out: Path, config: SampleRunConfig, shard: int) -> 
     indices = _shard_indices(config, shard)
     batch = SampleBatch.cat(chain.iter_indices(indices, seed=config.seed))
     if config.format == "png":
+        # Each image is renamed into place whole; the shard file (fsynced) is written only after all of them.
         for index, image in zip(batch.indices.tolist(), batch.images.cpu()):
-            atomic_write_bytes(_png_path(out, index), _to_png_bytes(image))
+            atomic_write_bytes(_png_path(out, index), _to_png_bytes(image), durable=False)
     arrays = _shard_arrays(batch, include_images=config.format == "npz")
     atomic_write_bytes(_shard_path(out, shard), npz_bytes(arrays))
     return len(batch)
@@ -255,3 +256,24 @@ def iter_shards(out: str | Path) -> Iterator[dict[str, np.ndarray]]:
             images = [np.asarray(Image.open(_png_path(out, int(i)))) for i in arrays["indices"]]
             arrays["images"] = np.stack(images)
         yield arrays
+
+
+def evaluate_run(out: str | Path, evaluator: Any) -> dict[str, Any]:
+    """Stream a complete run's samples through ``evaluator`` (a
+    :class:`~gan_postproc.metrics.SampleEvaluator`) shard by shard; memory stays one shard.
+
+    PNG runs are read back from the files (uint8 mapped to [-1, 1]), npz runs
+    from the stored float32 images. The result is also written into the manifest.
+    """
+    out = Path(out)
+    for arrays in iter_shards(out):
+        images = torch.from_numpy(arrays["images"])
+        if images.dtype == torch.uint8:
+            images = rescale(images.float(), (0.0, 255.0), CHAIN_RANGE)
+            images = images.unsqueeze(1) if images.dim() == 3 else images.permute(0, 3, 1, 2)
+        labels = torch.from_numpy(arrays["labels"]) if "labels" in arrays else None
+        evaluator.update(images, labels)
+    metrics = dict(evaluator.compute())
+    manifest = read_manifest(out)
+    atomic_write_json(out / MANIFEST, {**manifest, "metrics": metrics})
+    return metrics

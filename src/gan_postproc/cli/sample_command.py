@@ -7,15 +7,16 @@ import json
 
 from ..chain import Chain
 from ..defaults import DEFAULTS
-from ..sample_run import sample_to_disk
-from .specs import build_methods, load_adapter
+from ..errors import InputError
+from ..sample_run import evaluate_run, sample_to_disk
+from .specs import SHIPPED_MODELS, SHIPPED_REFERENCES, build_methods, load_adapter, load_evaluator
 
 NAME = "sample"
 HELP = "generate N samples with a sampler and refiners into a directory of PNGs or npz shards (resumable; runs under `accelerate launch`)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="package.module:function returning a gan_postproc Adapter")
+    parser.add_argument("--model", required=True, help=f"a shipped model ({', '.join(SHIPPED_MODELS)}) or package.module:function returning a gan_postproc Adapter")
     parser.add_argument("--n", type=int, required=True, help="number of samples")
     parser.add_argument("--output", required=True, help="output directory (re-run the same command to resume)")
     parser.add_argument("--sampler", default=None, help="sampler name (default: plain prior sampling)")
@@ -26,13 +27,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["npz", "png"], default="npz")
     parser.add_argument("--shard-size", type=int, default=DEFAULTS.sample_shard_size, help="samples per shard (the unit of resuming)")
     parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    parser.add_argument("--metrics", action="store_true", help="after writing, stream the samples through the --reference evaluator (FID, KID, precision, recall, density, coverage, balance KL)")
+    parser.add_argument("--reference", default=None, help=f"how to measure: a shipped reference ({', '.join(SHIPPED_REFERENCES)}) or package.module:function returning a gan_postproc.metrics.SampleEvaluator")
     parser.add_argument("--no-progress", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.metrics and args.reference is None:
+        raise InputError("--metrics needs --reference (how to measure: a shipped reference or package.module:function)")
+    evaluator = load_evaluator(args.reference) if args.metrics else None
     sampler, refiners = build_methods(args.sampler, args.sampler_option, args.refiner, args.refiner_option)
     chain = Chain(load_adapter(args.model), sampler, refiners, batch_size=args.batch_size)
     manifest = sample_to_disk(chain, args.n, args.output, seed=args.seed, format=args.format,
                               shard_size=args.shard_size, progress=not args.no_progress)
-    print(json.dumps({k: manifest[k] for k in ("n", "processes", "acceptance_rate")}, indent=2))
+    summary = {k: manifest[k] for k in ("n", "processes", "acceptance_rate")}
+    if evaluator is not None:
+        from accelerate import PartialState
+
+        if PartialState().is_main_process:
+            summary["metrics"] = evaluate_run(args.output, evaluator)
+    print(json.dumps(summary, indent=2))
     return 0

@@ -11,29 +11,79 @@ from ..adapter import Adapter
 from ..errors import InputError
 from ..registry import get_registry
 
-__all__ = ["load_adapter", "parse_options", "build_methods"]
+__all__ = ["SHIPPED_MODELS", "SHIPPED_REFERENCES", "load_adapter", "load_evaluator", "parse_options", "build_methods"]
 
 
-def load_adapter(spec: str) -> Adapter:
-    """An adapter from ``package.module:function`` (called with no arguments).
+def _digits(conditional: bool) -> Adapter:
+    from ..models.digits import digits_adapter
 
-    The function builds the user's generator (and its discriminator or
-    classifier) and returns a :class:`~gan_postproc.Adapter`.
-    """
+    return digits_adapter(conditional=conditional, classifier="normal")
+
+
+def _toy2d(dataset: str) -> Adapter:
+    from ..models.toy2d import toy2d_adapter
+
+    return toy2d_adapter(dataset)
+
+
+def _digits_evaluator() -> Any:
+    from ..metrics import SampleEvaluator
+    from ..models.digits import DIGITS_NUM_CLASSES, digits_dataset, digits_feature_extractor, load_digits_feature_net
+    from ..scoring import Classifier
+
+    independent = Classifier(load_digits_feature_net(), DIGITS_NUM_CLASSES)
+    return SampleEvaluator(digits_feature_extractor(), digits_dataset("test")[0], classifier=independent)
+
+
+#: ``--model`` names of the models that ship with gan-postproc.
+SHIPPED_MODELS: dict[str, Any] = {
+    "digits": lambda: _digits(False),
+    "digits-conditional": lambda: _digits(True),
+    "toy2d-25gaussians": lambda: _toy2d("25gaussians"),
+    "toy2d-swissroll": lambda: _toy2d("swissroll"),
+}
+#: ``--reference`` names: how samples of the shipped models are measured.
+SHIPPED_REFERENCES: dict[str, Any] = {"digits": _digits_evaluator}
+
+
+def _call_factory(spec: str, option: str, shipped: dict[str, Any], returns: str) -> Any:
+    """Call a shipped factory by name, or ``package.module:function`` with no arguments."""
+    if spec in shipped:
+        return shipped[spec]()
     if ":" not in spec:
-        raise InputError(f"--model must be 'package.module:function' returning an Adapter, got {spec!r}")
+        raise InputError(f"{option} must be one of {sorted(shipped)} or 'package.module:function' returning {returns}, got {spec!r}")
     module_name, _, function_name = spec.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise InputError(f"--model {spec!r}: cannot import {module_name!r} ({error})") from error
+        raise InputError(f"{option} {spec!r}: cannot import {module_name!r} ({error})") from error
     factory = getattr(module, function_name, None)
     if not callable(factory):
-        raise InputError(f"--model {spec!r}: {module_name!r} has no function {function_name!r}")
-    adapter = factory()
+        raise InputError(f"{option} {spec!r}: {module_name!r} has no function {function_name!r}")
+    return factory()
+
+
+def load_adapter(spec: str) -> Adapter:
+    """An adapter from a shipped model name (:data:`SHIPPED_MODELS`) or ``package.module:function``.
+
+    The function builds the user's generator (and its discriminator or
+    classifier) and returns a :class:`~gan_postproc.Adapter`.
+    """
+    adapter = _call_factory(spec, "--model", SHIPPED_MODELS, "an Adapter")
     if not isinstance(adapter, Adapter):
         raise InputError(f"--model {spec!r} returned {type(adapter).__name__}; it must return a gan_postproc Adapter")
     return adapter
+
+
+def load_evaluator(spec: str) -> Any:
+    """A :class:`~gan_postproc.metrics.SampleEvaluator` from a shipped reference name or
+    ``package.module:function`` (which builds it with the user's features and real data)."""
+    from ..metrics import SampleEvaluator
+
+    evaluator = _call_factory(spec, "--reference", SHIPPED_REFERENCES, "a SampleEvaluator")
+    if not isinstance(evaluator, SampleEvaluator):
+        raise InputError(f"--reference {spec!r} returned {type(evaluator).__name__}; it must return a gan_postproc.metrics.SampleEvaluator")
+    return evaluator
 
 
 def _parse_value(text: str) -> Any:
