@@ -23,7 +23,8 @@ from gan_postproc.adapter import Adapter
 from gan_postproc.errors import InputError, InputTypeError
 from gan_postproc.priors import LatentPrior
 from gan_postproc.ranges import CHAIN_RANGE, rescale
-from gan_postproc.scoring import Classifier, Discriminator, ScoreKind
+from gan_postproc.scoring import Classifier, Discriminator, ScoreKind, as_classifier, as_discriminator
+from gan_postproc.splitting import capture_output, module_device, substitute_output
 from gan_postproc.validation import ValueRange, check_count
 
 __all__ = ["TorchAdapter", "infer_latent_dim"]
@@ -41,45 +42,6 @@ def infer_latent_dim(generator: nn.Module) -> int | None:
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
     return None
-
-
-class _StopForward(Exception):
-    """Raised by a capture hook to stop the forward pass once the activation is read."""
-
-
-def _module_device(module: nn.Module) -> torch.device:
-    for tensor in module.parameters():
-        return tensor.device
-    for tensor in module.buffers():
-        return tensor.device
-    return torch.device("cpu")
-
-
-def as_discriminator(discriminator: nn.Module | Discriminator | None, output: ScoreKind | str | None) -> Discriminator | None:
-    """Wrap a raw module; the output convention must be declared, never guessed."""
-    if discriminator is None or isinstance(discriminator, Discriminator):
-        if discriminator is not None and output is not None and ScoreKind.parse(output) is not discriminator.output:
-            raise InputError(f"discriminator_output={output!r} contradicts the wrapper's declared output {discriminator.output.value!r}")
-        return discriminator
-    if output is None:
-        raise InputError(
-            "a discriminator module needs its output convention declared: pass "
-            "discriminator_output='probability' (D(x) in (0,1)), 'logit' (log D/(1-D)) or 'critic' (WGAN/hinge score)"
-        )
-    return Discriminator(discriminator, output)
-
-
-def as_classifier(classifier: nn.Module | Classifier | None, num_classes: int | None) -> Classifier | None:
-    """Wrap a raw module whose class count is known; otherwise ask for a :class:`Classifier`."""
-    if classifier is None or isinstance(classifier, Classifier):
-        return classifier
-    k = getattr(classifier, "num_classes", None) or num_classes
-    if k is None:
-        raise InputError(
-            "cannot tell how many classes this classifier has; wrap it: "
-            "Classifier(module, num_classes=K, input_range=(0, 1))"
-        )
-    return Classifier(classifier, int(k))
 
 
 class TorchAdapter(Adapter):
@@ -153,7 +115,7 @@ class TorchAdapter(Adapter):
 
     @property
     def device(self) -> torch.device:
-        return _module_device(self.generator)
+        return module_device(self.generator)
 
     def to(self, device: torch.device | str) -> TorchAdapter:
         """Move generator, discriminator and classifier to ``device``.
@@ -195,22 +157,10 @@ class TorchAdapter(Adapter):
         return [name for name, _ in self.generator.named_modules() if name]
 
     def _activation_at(self, latents: torch.Tensor, labels: torch.Tensor | None, layer: str) -> torch.Tensor:
-        captured: list[torch.Tensor] = []
-
-        def capture(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
-            captured.append(output)
-            raise _StopForward
-
-        handle = self.generator.get_submodule(layer).register_forward_hook(capture)
-        try:
-            self._forward(latents, labels)
-        except _StopForward:
-            pass
-        finally:
-            handle.remove()
-        if not captured or not isinstance(captured[0], torch.Tensor):
+        output = capture_output(self.generator.get_submodule(layer), lambda: self._forward(latents, labels), name=f"layer {layer!r}")
+        if not isinstance(output, torch.Tensor):
             raise InputError(f"layer {layer!r} of {type(self.generator).__name__} did not produce a tensor in the forward pass")
-        return captured[0]
+        return output
 
     def _decode_from(
         self, activation: torch.Tensor, latents: torch.Tensor, labels: torch.Tensor | None, layer: str
@@ -223,16 +173,9 @@ class TorchAdapter(Adapter):
                 x = child(x)
             return rescale(x, self.native_range, self.value_range)
 
-        def substitute(module: nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
-            if output.shape != activation.shape:
-                raise InputError(f"activation for layer {layer!r} must have shape {tuple(output.shape)}, got {tuple(activation.shape)}")
-            return activation
-
-        handle = self.generator.get_submodule(layer).register_forward_hook(substitute)
-        try:
-            return self._generate(latents, labels)
-        finally:
-            handle.remove()
+        return substitute_output(
+            self.generator.get_submodule(layer), activation, lambda: self._generate(latents, labels), name=f"layer {layer!r}"
+        )
 
 
 @hookimpl

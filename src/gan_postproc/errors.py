@@ -96,14 +96,17 @@ class UnsafeCheckpointError(CheckpointError):
 
 
 class OptionalDependencyError(GanPostprocError, ImportError):
-    """An optional dependency needed by a feature is not installed."""
+    """An optional dependency needed by a feature is not installed.
+
+    The message names the command that installs it: the extra of
+    gan-postproc that pulls it in, or ``install`` for packages that no extra
+    can carry (such as torch-mimicry, which must be installed ``--no-deps``).
+    """
 
     exit_code = 2
 
-    def __init__(self, package: str, extra: str, feature: str) -> None:
+    def __init__(self, package: str, extra: str | None, feature: str, *, install: str | None = None) -> None:
         self.package = package
         self.extra = extra
-        super().__init__(
-            f"{feature} needs the package {package!r}, which is not installed. "
-            f"Install it with: pip install 'gan-postproc[{extra}]'"
-        )
+        self.install = install if install is not None else f"pip install 'gan-postproc[{extra}]'"
+        super().__init__(f"{feature} needs the package {package!r}, which is not installed. Install it with: {self.install}")

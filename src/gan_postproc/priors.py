@@ -15,7 +15,7 @@ from .validation import check_finite, check_tensor
 
 __all__ = ["LatentPrior"]
 
-PriorKind = Literal["normal", "uniform"]
+PriorKind = Literal["normal", "uniform", "truncated_normal"]
 
 
 @dataclass(frozen=True)
@@ -24,9 +24,12 @@ class LatentPrior:
 
     Attributes:
         shape: per-sample latent shape, e.g. ``(128,)``.
-        kind: ``"normal"`` (N(0, 1) per coordinate) or ``"uniform"``
-            (U[low, high] per coordinate, as the DOT 2-D models use).
-        low, high: bounds of the uniform prior.
+        kind: ``"normal"`` (N(0, 1) per coordinate), ``"uniform"``
+            (U[low, high] per coordinate, as the DOT 2-D models use) or
+            ``"truncated_normal"`` (N(0, 1) conditioned on ``low <= z <= high``
+            per coordinate: BigGAN-style truncation, StudioGAN's
+            ``truncated_normal``).
+        low, high: bounds of the uniform or truncated normal prior.
     """
 
     shape: tuple[int, ...]
@@ -35,14 +38,19 @@ class LatentPrior:
     high: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.kind not in ("normal", "uniform"):
-            raise InputError(f"prior kind must be 'normal' or 'uniform', got {self.kind!r}")
+        if self.kind not in ("normal", "uniform", "truncated_normal"):
+            raise InputError(f"prior kind must be 'normal', 'uniform' or 'truncated_normal', got {self.kind!r}")
         shape = tuple(int(s) for s in self.shape)
         if not shape or any(s < 1 for s in shape):
             raise InputError(f"latent shape must be a non-empty tuple of positive ints, got {self.shape!r}")
         object.__setattr__(self, "shape", shape)
-        if self.kind == "uniform" and not self.low < self.high:
-            raise InputError(f"uniform prior needs low < high, got low={self.low}, high={self.high}")
+        if self.bounded and not self.low < self.high:
+            raise InputError(f"{self.kind} prior needs low < high, got low={self.low}, high={self.high}")
+
+    @property
+    def bounded(self) -> bool:
+        """True when the support is the box ``[low, high]`` per coordinate."""
+        return self.kind != "normal"
 
     @property
     def dim(self) -> int:
@@ -53,21 +61,35 @@ class LatentPrior:
         """Draw ``[N, *shape]`` float32 latents keyed by sample index (see :mod:`gan_postproc.rng`)."""
         if self.kind == "normal":
             return rng.normal(seed, indices, self.shape, "latent", *keys)
-        u = rng.uniform(seed, indices, self.shape, "latent", *keys)
-        return self.low + (self.high - self.low) * u
+        if self.kind == "uniform":
+            u = rng.uniform(seed, indices, self.shape, "latent", *keys)
+            return self.low + (self.high - self.low) * u
+        # Inverse-CDF sampling of the truncated normal, in float64 so the tails stay exact.
+        u = rng.uniform(seed, indices, self.shape, "latent", *keys, dtype=torch.float64)
+        cdf_low, cdf_high = self._normal_cdf_bounds()
+        z = torch.special.ndtri(cdf_low + u * (cdf_high - cdf_low))
+        return z.clamp(self.low, self.high).to(torch.float32)
+
+    def _normal_cdf_bounds(self) -> tuple[float, float]:
+        return 0.5 * math.erfc(-self.low / math.sqrt(2)), 0.5 * math.erfc(-self.high / math.sqrt(2))
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """Log-density ``log p0(z)`` per sample, ``[N]`` (``-inf`` outside a uniform's support)."""
         flat = z.reshape(z.shape[0], -1)
+        gaussian = -0.5 * (flat**2).sum(1) - 0.5 * self.dim * math.log(2 * math.pi)
         if self.kind == "normal":
-            return -0.5 * (flat**2).sum(1) - 0.5 * self.dim * math.log(2 * math.pi)
+            return gaussian
         inside = ((flat >= self.low) & (flat <= self.high)).all(1)
-        value = torch.full_like(flat[:, 0], -self.dim * math.log(self.high - self.low))
+        if self.kind == "uniform":
+            value = torch.full_like(flat[:, 0], -self.dim * math.log(self.high - self.low))
+        else:
+            cdf_low, cdf_high = self._normal_cdf_bounds()
+            value = gaussian - self.dim * math.log(cdf_high - cdf_low)
         return torch.where(inside, value, torch.full_like(value, -math.inf))
 
     def project(self, z: torch.Tensor) -> torch.Tensor:
-        """Map ``z`` into the prior's support: clip for a uniform prior, identity for a normal one."""
-        if self.kind == "uniform":
+        """Map ``z`` into the prior's support: clip for a bounded prior, identity for a normal one."""
+        if self.bounded:
             return z.clamp(self.low, self.high)
         return z
 
@@ -75,9 +97,9 @@ class LatentPrior:
         """Validate latents: ``[N, *shape]`` floating, finite, inside the support."""
         z = check_tensor(z, name, shape=(n, *self.shape), floating=True)
         check_finite(z, name)
-        if self.kind == "uniform" and (float(z.min()) < self.low or float(z.max()) > self.high):
+        if self.bounded and (float(z.min()) < self.low or float(z.max()) > self.high):
             raise InputError(
-                f"{name} must lie in the uniform prior's support [{self.low:g}, {self.high:g}], "
+                f"{name} must lie in the {self.kind} prior's support [{self.low:g}, {self.high:g}], "
                 f"got values in [{float(z.min()):.4g}, {float(z.max()):.4g}]"
             )
         return z

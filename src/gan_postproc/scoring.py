@@ -24,7 +24,7 @@ from .errors import InputError, UncalibratedDiscriminatorError
 from .ranges import CHAIN_RANGE, rescale
 from .validation import ValueRange, check_count
 
-__all__ = ["ScoreKind", "Discriminator", "Classifier"]
+__all__ = ["ScoreKind", "Discriminator", "Classifier", "as_discriminator", "as_classifier"]
 
 DiscriminatorCall = Callable[[nn.Module, torch.Tensor, "torch.Tensor | None"], object]
 ClassifierCall = Callable[[nn.Module, torch.Tensor], object]
@@ -205,3 +205,30 @@ class Classifier(nn.Module):
                 f"(num_classes={self.num_classes}), got {shape}; check num_classes or pass forward_fn="
             )
         return logits.float()
+
+
+def as_discriminator(discriminator: nn.Module | Discriminator | None, output: ScoreKind | str | None) -> Discriminator | None:
+    """Wrap a raw module; the output convention must be declared, never guessed."""
+    if discriminator is None or isinstance(discriminator, Discriminator):
+        if discriminator is not None and output is not None and ScoreKind.parse(output) is not discriminator.output:
+            raise InputError(f"discriminator_output={output!r} contradicts the wrapper's declared output {discriminator.output.value!r}")
+        return discriminator
+    if output is None:
+        raise InputError(
+            "a discriminator module needs its output convention declared: pass "
+            "discriminator_output='probability' (D(x) in (0,1)), 'logit' (log D/(1-D)) or 'critic' (WGAN/hinge score)"
+        )
+    return Discriminator(discriminator, output)
+
+
+def as_classifier(classifier: nn.Module | Classifier | None, num_classes: int | None) -> Classifier | None:
+    """Wrap a raw module whose class count is known; otherwise ask for a :class:`Classifier`."""
+    if classifier is None or isinstance(classifier, Classifier):
+        return classifier
+    k = getattr(classifier, "num_classes", None) or num_classes
+    if k is None:
+        raise InputError(
+            "cannot tell how many classes this classifier has; wrap it: "
+            "Classifier(module, num_classes=K, input_range=(0, 1))"
+        )
+    return Classifier(classifier, int(k))
