@@ -1,0 +1,121 @@
+"""Small methods for the framework integration tests, each acting on a known part of the output.
+
+* :class:`EvenRowAscent`, a gradient sampler: latents of samples with an
+  even global index take a few normalised gradient-ascent steps on a score of
+  the generated image (the adapter's discriminator if it has one, else the
+  mean pixel value); odd samples keep their prior latents.
+* :class:`EvenRowLatentRefiner`: the same ascent as a latent-space refiner
+  (it changes ``batch.latents`` and regenerates ``batch.images``).
+* :class:`QuadrantRefiner`: an image refiner that brightens the top-left
+  quadrant and leaves every other pixel untouched.
+
+So an end-to-end test knows where the output must differ from the plain one:
+in even rows for the first two, in the top-left quadrant for the last.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from gan_postproc import Adapter, LatentSampler, Refiner, SampleBatch, SampleRequest
+from gan_postproc.ranges import clamp_to
+
+
+def image_score(adapter: Adapter, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """``[N]`` score to ascend: the attached discriminator, else the mean pixel value."""
+    if adapter.discriminator is not None:
+        return adapter.discriminator(images, labels if adapter.discriminator.conditional else None)
+    return images.flatten(1).mean(1)
+
+
+def ascend(adapter: Adapter, latents: torch.Tensor, labels: torch.Tensor | None, steps: int, step_size: float) -> torch.Tensor:
+    """``steps`` normalised gradient-ascent steps of :func:`image_score` in latent space (projected onto the prior)."""
+    z = latents.detach()
+    with torch.enable_grad():
+        for _ in range(steps):
+            z = z.detach().requires_grad_(True)
+            score = image_score(adapter, adapter.generate(z, labels), labels)
+            (grad,) = torch.autograd.grad(score.sum(), z)
+            norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (z.dim() - 1))
+            z = adapter.prior.project(z + step_size * grad / norm)
+    return z.detach()
+
+
+def even_rows(indices: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return (indices % 2 == 0).to(device)
+
+
+class EvenRowAscent(LatentSampler):
+    """Gradient ascent from the prior (or the caller's) latents, for even sample indices only."""
+
+    name = "test_even_row_ascent"
+
+    def __init__(self, steps: int = 3, step_size: float = 0.5) -> None:
+        super().__init__()
+        self.steps, self.step_size = steps, step_size
+
+    def sample(self, adapter: Adapter, request: SampleRequest) -> SampleBatch:
+        z = request.draw_latents(adapter)
+        labels = request.draw_labels(adapter)
+        even = even_rows(request.indices, z.device)
+        if bool(even.any()):
+            z = z.clone()
+            z[even] = ascend(adapter, z[even], None if labels is None else labels[even], self.steps, self.step_size)
+        self.stats.record(torch.ones(len(request), dtype=torch.bool))
+        return SampleBatch(latents=z, labels=labels, indices=request.indices, value_range=adapter.value_range)
+
+
+class EvenRowLatentRefiner(Refiner):
+    """A latent-space refiner: gradient ascent on the latents of even sample indices, images regenerated."""
+
+    name = "test_even_row_latent"
+
+    def __init__(self, steps: int = 3, step_size: float = 0.5) -> None:
+        self.steps, self.step_size = steps, step_size
+
+    def refine(self, batch: SampleBatch, adapter: Adapter | None) -> SampleBatch:
+        assert adapter is not None and batch.latents is not None
+        even = even_rows(batch.indices, batch.latents.device)
+        if not bool(even.any()):
+            return batch
+        z = batch.latents.clone()
+        labels = batch.labels
+        z[even] = ascend(adapter, z[even], None if labels is None else labels[even], self.steps, self.step_size)
+        with torch.no_grad():
+            images = adapter.generate(z, labels)
+        return batch.replace(latents=z, images=images)
+
+
+class QuadrantRefiner(Refiner):
+    """Adds ``delta`` to the top-left quadrant of every image (clamped to the batch's range)."""
+
+    name = "test_quadrant"
+
+    def __init__(self, delta: float = 0.5) -> None:
+        self.delta = delta
+        self.seen_labels: list[torch.Tensor | None] = []
+
+    def refine(self, batch: SampleBatch, adapter: Adapter | None) -> SampleBatch:
+        self.seen_labels.append(batch.labels)
+        images = batch.images.clone()
+        h, w = images.shape[-2] // 2, images.shape[-1] // 2
+        images[..., :h, :w] = clamp_to(images[..., :h, :w] + self.delta, batch.value_range)
+        return batch.replace(images=images)
+
+
+def quadrant_mask(shape: tuple[int, ...], channels_last: bool = False) -> torch.Tensor:
+    """Bool mask of the top-left quadrant for images of ``shape`` (NCHW, or NHWC with ``channels_last``)."""
+    mask = torch.zeros(shape, dtype=torch.bool)
+    if channels_last:
+        mask[:, : shape[1] // 2, : shape[2] // 2, :] = True
+    else:
+        mask[..., : shape[-2] // 2, : shape[-1] // 2] = True
+    return mask
+
+
+def assert_differs_only_in_even_rows(out: torch.Tensor, plain: torch.Tensor, indices: torch.Tensor) -> None:
+    """Odd rows bit-identical to the plain output, every even row changed."""
+    even = (indices % 2 == 0).cpu()
+    assert torch.equal(out[~even], plain[~even]), "the method changed samples it does not act on"
+    changed = (out[even] != plain[even]).flatten(1).any(1)
+    assert bool(changed.all()), f"the method left even rows unchanged: {changed.tolist()}"
