@@ -119,3 +119,60 @@ def assert_differs_only_in_even_rows(out: torch.Tensor, plain: torch.Tensor, ind
     assert torch.equal(out[~even], plain[~even]), "the method changed samples it does not act on"
     changed = (out[even] != plain[even]).flatten(1).any(1)
     assert bool(changed.all()), f"the method left even rows unchanged: {changed.tolist()}"
+
+
+class EvenRowLayerRefiner(Refiner):
+    """Collaborative-sampling-style refiner: ascent on the activation at ``layer`` for even sample indices."""
+
+    name = "test_even_row_layer"
+
+    def __init__(self, layer: str, steps: int = 3, step_size: float = 0.5) -> None:
+        self.layer, self.steps, self.step_size = layer, steps, step_size
+
+    def refine(self, batch: SampleBatch, adapter: Adapter | None) -> SampleBatch:
+        assert adapter is not None
+        even = even_rows(batch.indices, batch.latents.device)
+        z, labels = batch.latents[even], None if batch.labels is None else batch.labels[even]
+        with torch.no_grad():
+            h = adapter.generate_to(z, labels, self.layer)
+        with torch.enable_grad():
+            for _ in range(self.steps):
+                h = h.detach().requires_grad_(True)
+                score = image_score(adapter, adapter.generate_from(h, z, labels, self.layer), labels)
+                (grad,) = torch.autograd.grad(score.sum(), h)
+                h = h + self.step_size * grad / grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (h.dim() - 1))
+        images = batch.images.clone()
+        with torch.no_grad():
+            images[even] = adapter.generate_from(h.detach(), z, labels, self.layer)
+        return batch.replace(images=images)
+
+
+def assert_differs_only_in_quadrant(out: torch.Tensor, before: torch.Tensor) -> None:
+    mask = quadrant_mask(tuple(out.shape))
+    assert torch.equal(out[~mask], before[~mask]), "the refiner changed pixels outside the quadrant"
+    assert bool((out[mask] != before[mask]).any()), "the refiner changed nothing"
+
+
+def check_chain_end_to_end(adapter: Adapter, n: int = 8, *, seed: int = 0, image_shape: tuple[int, ...] | None = None) -> SampleBatch:
+    """Run the prior, a gradient sampler, and the sampler plus an image refiner through ``adapter``.
+
+    Checks the output type, shape, dtype and value range, that the sampler
+    changes exactly the even rows, and that the refiner changes exactly the
+    top-left quadrant. Returns the sampled-and-refined batch.
+    """
+    from gan_postproc import Chain
+
+    plain = Chain(adapter, batch_size=n).sample(n, seed=seed)
+    sampled = Chain(adapter, EvenRowAscent(), batch_size=n).sample(n, seed=seed)
+    both = Chain(adapter, EvenRowAscent(), [QuadrantRefiner()], batch_size=n).sample(n, seed=seed)
+    for batch in (plain, sampled, both):
+        assert isinstance(batch, SampleBatch) and len(batch) == n
+        assert batch.images.dtype == torch.float32 and batch.images.dim() == 4
+        if image_shape is not None:
+            assert tuple(batch.images.shape[1:]) == image_shape
+        assert float(batch.images.min()) >= -1.0 and float(batch.images.max()) <= 1.0
+        assert torch.equal(batch.indices, torch.arange(n))
+    assert_differs_only_in_even_rows(sampled.images, plain.images, plain.indices)
+    assert torch.equal(both.latents, sampled.latents)
+    assert_differs_only_in_quadrant(both.images, sampled.images)
+    return both

@@ -29,6 +29,9 @@ class Defaults:
     filter_max_attempts: int = 100
     #: Samples per shard written by ``gan-postproc sample`` (the unit of resuming).
     sample_shard_size: int = 1000
+    #: Latents averaged into w_avg for truncating generators that do not track it
+    #: (rosinality's StyleGAN2: its generate.py uses ``--truncation_mean 4096``).
+    stylegan_mean_latent_samples: int = 4096
 
     # -- metrics (gan_postproc.metrics) --
     #: Samples per forward pass when a metric runs a feature network or classifier.

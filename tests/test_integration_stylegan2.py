@@ -1,0 +1,192 @@
+"""StyleGAN2 adapters (NVlabs and rosinality conventions) on small in-repo networks that follow them."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+
+import pytest
+import torch
+
+from gan_postproc import Chain, dropin, get_registry
+from gan_postproc.errors import CheckpointError, InputError, UnsafeCheckpointError
+from gan_postproc.integrations.stylegan2 import (
+    CodeExecutionWarning,
+    RosinalityStyleGAN2Adapter,
+    StyleGAN2Adapter,
+    load_nvlabs_pickle,
+    load_rosinality_checkpoint,
+    stylegan2_adapter,
+    stylegan2_discriminator,
+)
+
+from .integration_methods import EvenRowLayerRefiner, assert_differs_only_in_even_rows, check_chain_end_to_end
+from .stylegan2_standins import nvlabs_pair, rosinality_pair
+
+
+def _one_hot(labels, k):
+    return torch.nn.functional.one_hot(labels, k).float()
+
+
+@pytest.mark.parametrize("c_dim", [0, 3])
+def test_nvlabs_adapter_calls_the_generator_with_its_convention(c_dim):
+    G, _ = nvlabs_pair(c_dim)
+    adapter = StyleGAN2Adapter(G, truncation_psi=0.7, truncation_cutoff=2)
+    z = torch.randn(5, 8)
+    labels = torch.tensor([0, 1, 2, 0, 1]) if c_dim else None
+    c = _one_hot(labels, 3) if c_dim else torch.zeros(5, 0)
+    expected = G(z, c, truncation_psi=0.7, truncation_cutoff=2, noise_mode="const").clamp(-1, 1)
+    assert torch.equal(adapter.generate(z, labels), expected)
+    assert adapter.num_classes == (3 if c_dim else None) and adapter.prior.shape == (8,)
+    assert adapter.layer_names() == ["latent", "mapping", "b4", "b8", "output"]
+    assert adapter.mapping_layer == "mapping"
+    ws = adapter.generate_to(z, labels, "mapping")
+    assert torch.equal(ws, G.mapping(z, c, truncation_psi=0.7, truncation_cutoff=2))
+    if c_dim:
+        assert adapter.labels_from_native(c).tolist() == labels.tolist()
+
+
+def test_w_space_truncation_pulls_towards_w_avg_and_respects_the_cutoff():
+    G, _ = nvlabs_pair()
+    z = torch.randn(4, 8)
+    full = StyleGAN2Adapter(G, truncation_psi=0.0).generate_to(z, None, "mapping")
+    assert torch.allclose(full, G.mapping.w_avg.expand_as(full))
+    cut = StyleGAN2Adapter(G, truncation_psi=0.0, truncation_cutoff=2).generate_to(z, None, "mapping")
+    untruncated = StyleGAN2Adapter(G).generate_to(z, None, "mapping")
+    assert torch.allclose(cut[:, :2], G.mapping.w_avg.expand(4, 2, 8)) and torch.equal(cut[:, 2:], untruncated[:, 2:])
+    images = StyleGAN2Adapter(G, truncation_psi=0.0).generate(z)
+    assert torch.allclose(images, images[:1].expand_as(images), atol=1e-6)
+
+
+@pytest.mark.parametrize("convention", ["nvlabs", "rosinality"])
+@pytest.mark.parametrize("layer", ["mapping", "b4", "b8"])
+def test_split_at_mapping_and_blocks_reproduces_the_generator(convention, layer):
+    G, _ = nvlabs_pair(3) if convention == "nvlabs" else rosinality_pair()
+    adapter = stylegan2_adapter(G, truncation_psi=0.8)
+    z = torch.randn(3, 8)
+    labels = torch.tensor([0, 2, 1]) if adapter.conditional else None
+    h = adapter.generate_to(z, labels, layer)
+    assert torch.allclose(adapter.generate_from(h, z, labels, layer), adapter.generate(z, labels), atol=1e-6)
+    h = h.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(adapter.generate_from(h, z, labels, layer).sum(), h)
+    assert float(grad.abs().sum()) > 0
+    if layer == "b8":  # features and the skip-architecture RGB image, stacked
+        assert h.shape[1] == 16 + 3
+
+
+def test_rosinality_adapter_follows_its_forward_and_a_reproducible_mean_latent():
+    G, _ = rosinality_pair()
+    adapter = RosinalityStyleGAN2Adapter(G, truncation_psi=0.5)
+    noise = [getattr(G.noises, f"noise_{i}") for i in range(G.num_layers)]
+    z = torch.randn(4, 8)
+    expected = G([z], truncation=0.5, truncation_latent=adapter.truncation_latent, noise=noise)[0].clamp(-1, 1)
+    assert torch.equal(adapter.generate(z), expected)
+    assert torch.equal(RosinalityStyleGAN2Adapter(G, truncation_psi=0.5).truncation_latent, adapter.truncation_latent)
+    assert adapter.layer_names() == ["latent", "mapping", "b4", "b8", "output"]
+    assert not torch.equal(RosinalityStyleGAN2Adapter(G, noise_mode="none").generate(z), RosinalityStyleGAN2Adapter(G).generate(z))
+
+
+def test_discriminators_declare_the_group_size_and_pad_batches():
+    G, D = nvlabs_pair(3)
+    wrapped = stylegan2_discriminator(D)
+    assert wrapped.min_batch_size == 4 and wrapped.conditional and wrapped.output.value == "logit"
+    x, labels = torch.rand(6, 3, 16, 16) * 2 - 1, torch.tensor([0, 1, 2, 0, 1, 2])
+    with pytest.raises(InputError, match="at least 4"):
+        wrapped(x[:2], labels[:2])
+    scores = wrapped(x, labels)  # 6 is padded to 8 with samples 0 and 1
+    padded = torch.cat([x, x[:2]])
+    expected = D(padded, _one_hot(torch.cat([labels, labels[:2]]), 3))[:6, 0]
+    assert scores.shape == (6,) and torch.equal(scores, expected)
+    assert torch.equal(wrapped(x[:4], labels[:4]), D(x[:4], _one_hot(labels[:4], 3))[:, 0])
+    _, rD = rosinality_pair()
+    rosinality = stylegan2_discriminator(rD)
+    assert rosinality.min_batch_size == 4 and not rosinality.conditional
+    assert rosinality(x).shape == (6,)
+
+
+@pytest.mark.parametrize("convention", ["nvlabs", "rosinality"])
+def test_end_to_end_sampler_and_refiner(convention):
+    G, D = nvlabs_pair(3) if convention == "nvlabs" else rosinality_pair()
+    adapter = stylegan2_adapter(G, truncation_psi=0.9, discriminator=D)
+    both = check_chain_end_to_end(adapter, image_shape=(3, 16, 16))
+    assert (both.labels is not None) == (convention == "nvlabs")
+    G_dropin = dropin(Chain(adapter, refiners=[]))
+    z = torch.randn(4, 8)
+    if convention == "nvlabs":
+        c = _one_hot(torch.tensor([0, 1, 2, 0]), 3)
+        assert torch.equal(G_dropin(z, c), adapter.generate(z, torch.tensor([0, 1, 2, 0])))
+    else:
+        assert torch.equal(G_dropin(z), adapter.generate(z))
+
+
+def test_collaborative_style_refinement_at_a_synthesis_block_raises_the_discriminator_score():
+    G, D = nvlabs_pair()
+    adapter = StyleGAN2Adapter(G, discriminator=D)
+    plain = Chain(adapter, batch_size=8).sample(8)
+    refined = Chain(adapter, refiners=[EvenRowLayerRefiner("b8")], batch_size=8).sample(8)
+    assert_differs_only_in_even_rows(refined.images, plain.images, plain.indices)
+    even = torch.arange(0, 8, 2)
+    with torch.no_grad():
+        before, after = adapter.discriminator(plain.images[even]), adapter.discriminator(refined.images[even])
+    assert float(after.mean()) > float(before.mean())
+
+
+def _mark_executed():
+    os.environ["GAN_POSTPROC_TEST_PICKLE_RAN"] = "1"
+    return "executed"
+
+
+class _RunsCodeWhenUnpickled:
+    def __reduce__(self):
+        return (_mark_executed, ())
+
+
+def test_nvlabs_pickles_load_only_with_the_explicit_opt_in(tmp_path, monkeypatch):
+    monkeypatch.delenv("GAN_POSTPROC_TEST_PICKLE_RAN", raising=False)
+    G, D = nvlabs_pair()
+    path = tmp_path / "network-snapshot.pkl"
+    with open(path, "wb") as file:
+        pickle.dump({"G_ema": G, "D": D, "payload": _RunsCodeWhenUnpickled()}, file)
+    with pytest.raises(UnsafeCheckpointError, match="allow_code_execution=True"):
+        load_nvlabs_pickle(path)
+    with pytest.raises(UnsafeCheckpointError):
+        load_nvlabs_pickle(path, allow_code_execution="yes")
+    assert "GAN_POSTPROC_TEST_PICKLE_RAN" not in os.environ  # the default never unpickled
+    with pytest.warns(CodeExecutionWarning, match="executes the code"):
+        data = load_nvlabs_pickle(path, allow_code_execution=True)
+    assert os.environ["GAN_POSTPROC_TEST_PICKLE_RAN"] == "1" and data["payload"] == "executed"
+    z = torch.randn(2, 8)
+    assert torch.equal(StyleGAN2Adapter(data["G_ema"]).generate(z), StyleGAN2Adapter(G).generate(z))
+    with pytest.raises(CheckpointError, match="no network pickle"):
+        load_nvlabs_pickle(tmp_path / "missing.pkl", allow_code_execution=True)
+
+
+def test_rosinality_checkpoints_load_weights_only(tmp_path):
+    G, _ = rosinality_pair(seed=1)
+    path = tmp_path / "550000.pt"
+    torch.save({"g_ema": G.state_dict(), "g": G.state_dict(), "args": argparse.Namespace(size=16, latent=8)}, path)
+    fresh, _ = rosinality_pair(seed=2)
+    fresh.load_state_dict(load_rosinality_checkpoint(path))
+    z = torch.randn(2, 8)
+    assert torch.equal(RosinalityStyleGAN2Adapter(fresh).generate(z), RosinalityStyleGAN2Adapter(G).generate(z))
+    torch.save({"g_ema": G.state_dict(), "payload": _RunsCodeWhenUnpickled()}, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="refusing to unpickle"):
+        load_rosinality_checkpoint(tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="no 'd_ema' entry"):
+        load_rosinality_checkpoint(path, key="d_ema")
+
+
+def test_registration_and_clear_errors_for_the_wrong_convention():
+    assert {"stylegan2", "stylegan2_rosinality"} <= set(get_registry().names("adapter"))
+    G, _ = nvlabs_pair()
+    with pytest.raises(InputError, match="RosinalityStyleGAN2Adapter"):
+        StyleGAN2Adapter(rosinality_pair()[0])
+    with pytest.raises(InputError, match="StyleGAN2Adapter"):
+        RosinalityStyleGAN2Adapter(G)
+    with pytest.raises(InputError, match="neither StyleGAN2 convention"):
+        stylegan2_adapter(torch.nn.Linear(2, 2))
+    with pytest.raises(InputError, match="noise_mode"):
+        StyleGAN2Adapter(G, noise_mode="fixed")
+    with pytest.raises(InputError, match="truncation_psi"):
+        StyleGAN2Adapter(G, truncation_psi=1.5)
