@@ -97,11 +97,13 @@ class LatentPrior:
         """Validate latents: ``[N, *shape]`` floating, finite, inside the support."""
         z = check_tensor(z, name, shape=(n, *self.shape), floating=True)
         check_finite(z, name)
-        if self.bounded and (float(z.min()) < self.low or float(z.max()) > self.high):
-            raise InputError(
-                f"{name} must lie in the {self.kind} prior's support [{self.low:g}, {self.high:g}], "
-                f"got values in [{float(z.min()):.4g}, {float(z.max()):.4g}]"
-            )
+        if self.bounded:
+            low, high = float(z.detach().min()), float(z.detach().max())
+            if low < self.low or high > self.high:
+                raise InputError(
+                    f"{name} must lie in the {self.kind} prior's support [{self.low:g}, {self.high:g}], "
+                    f"got values in [{low:.4g}, {high:.4g}]"
+                )
         return z
 
     @classmethod
