@@ -219,6 +219,9 @@ class _StyleGAN2Base(Adapter):
     def img_channels(self) -> int:
         """Channels of the generated images."""
 
+    def describe(self) -> dict[str, object]:
+        return {**super().describe(), "truncation_psi": self.truncation_psi, "noise_mode": self.noise_mode}
+
     def _inner_layer_names(self) -> list[str]:
         return [MAPPING_LAYER] + [f"b{res}" for res in self.block_resolutions()[:-1]]
 
