@@ -40,7 +40,7 @@ def tiny_biggan(seed: int = 0):
                 module.running_vars.copy_(1.0 + levels.expand_as(module.running_vars))
         model.train()
         for _ in range(3):
-            model(torch.randn(4, 8) * 0.5, torch.eye(10)[:4], 0.5)
+            model(torch.randn(4, CONFIG["z_dim"]) * 0.5, torch.eye(CONFIG["num_classes"])[:4], 0.5)
     return model.eval()
 
 
