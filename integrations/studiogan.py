@@ -357,8 +357,6 @@ class StudioGANDropIn:
 
     def __init__(
         self,
-        original: Any,
-        module: types.ModuleType,
         *,
         sampler: LatentSampler | None = None,
         refiners: Sequence[Refiner] = (),
@@ -367,7 +365,6 @@ class StudioGANDropIn:
         discriminator_output: ScoreKind | str | None = None,
         synthesis_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        self.original, self.module = original, module
         if sampler is not None and not isinstance(sampler, LatentSampler):
             raise InputTypeError(f"sampler must be a gan_postproc.LatentSampler, got {type(sampler).__name__}")
         for position, refiner in enumerate(refiners):
@@ -379,11 +376,45 @@ class StudioGANDropIn:
         self.discriminator_output = discriminator_output
         self.synthesis_kwargs = synthesis_kwargs
         self.samples_drawn = 0
+        self.original: Any = None
+        self.module: types.ModuleType | None = None
         self._cached: tuple[tuple[Any, ...], Chain] | None = None
+
+    def install(self, sample_module: types.ModuleType | str = "utils.sample") -> StudioGANDropIn:
+        """Replace ``sample_module.generate_images`` with this drop-in; returns ``self``.
+
+        Raises:
+            InputError: if the module cannot be imported, its ``generate_images``
+                has other parameters (another StudioGAN version), or it is patched already.
+        """
+        if isinstance(sample_module, str):
+            try:
+                module = importlib.import_module(sample_module)
+            except ImportError as error:
+                raise InputError(
+                    f"cannot import {sample_module!r} ({error}); run inside a StudioGAN checkout with its src/ on sys.path, "
+                    "or pass the module: patch(utils.sample, ...)"
+                ) from error
+        else:
+            module = sample_module
+        original = getattr(module, "generate_images", None)
+        if isinstance(original, StudioGANDropIn):
+            raise InputError(f"{module.__name__}.generate_images is patched already; call .restore() on the first patch")
+        if not callable(original):
+            raise InputError(f"{getattr(module, '__name__', module)!r} has no generate_images to patch; pass StudioGAN's utils.sample")
+        parameters = tuple(inspect.signature(original).parameters)
+        if parameters != GENERATE_IMAGES_PARAMETERS:
+            raise InputError(
+                f"{module.__name__}.generate_images takes {parameters}, not the StudioGAN signature this drop-in "
+                f"implements {GENERATE_IMAGES_PARAMETERS}; update the checkout or gan-postproc"
+            )
+        self.original, self.module = original, module
+        module.generate_images = self
+        return self
 
     def restore(self) -> None:
         """Put the original ``generate_images`` back."""
-        if getattr(self.module, "generate_images", None) is self:
+        if self.module is not None and getattr(self.module, "generate_images", None) is self:
             self.module.generate_images = self.original
 
     def __enter__(self) -> StudioGANDropIn:
@@ -477,62 +508,31 @@ class StudioGANDropIn:
             raise InputError("style mixing (style_mixing_p > 0) is a training augmentation; pass 0 when evaluating through the chain")
 
 
-def patch(
-    sample_module: types.ModuleType | str = "utils.sample",
-    *,
-    sampler: LatentSampler | None = None,
-    refiners: Sequence[Refiner] = (),
-    seed: int = DEFAULTS.seed,
-    classifier: nn.Module | Classifier | None = None,
-    discriminator_output: ScoreKind | str | None = None,
-    synthesis_kwargs: dict[str, Any] | None = None,
-) -> StudioGANDropIn:
-    """Replace ``sample_module.generate_images`` with a :class:`StudioGANDropIn` running the given chain.
+def patch(sample_module: types.ModuleType | str = "utils.sample", **options: Any) -> StudioGANDropIn:
+    """Replace ``sample_module.generate_images`` with a :class:`StudioGANDropIn` running a chain.
 
     Call it once in a StudioGAN checkout (``src/`` on ``sys.path``) before
     evaluating or sampling; every caller of ``sample.generate_images`` then
-    gets the chain's samples. Undo with ``.restore()`` or use it as a context
-    manager.
+    gets the chain's samples. Undo with ``.restore()`` or use the result as a
+    context manager.
 
     Args:
         sample_module: StudioGAN's ``utils.sample`` module, or its import name.
-        sampler, refiners: the chain's methods.
-        seed: keys all randomness of the patched calls.
-        classifier: attached to the adapter (for refiners such as BIGRoC).
-        discriminator_output: overrides what ``LOSS.adv_loss`` declares.
-        synthesis_kwargs: for StyleGAN2 synthesis (default ``{"noise_mode": "const"}``).
+        **options: the drop-in's settings: ``sampler``, ``refiners``, ``seed``,
+            ``classifier`` (attached to the adapter, e.g. for BIGRoC),
+            ``discriminator_output`` (overrides what ``LOSS.adv_loss``
+            declares), ``synthesis_kwargs`` (StyleGAN2; default
+            ``{"noise_mode": "const"}``).
 
     Raises:
-        InputError: if the module's ``generate_images`` has other parameters
-            (another StudioGAN version) or is patched already.
+        InputError: see :meth:`StudioGANDropIn.install`.
+
+    Example::
+
+        import utils.sample
+        patch(utils.sample, sampler=registry.create("sampler", "ddls"), refiners=[...])
     """
-    if isinstance(sample_module, str):
-        try:
-            module = importlib.import_module(sample_module)
-        except ImportError as error:
-            raise InputError(
-                f"cannot import {sample_module!r} ({error}); run inside a StudioGAN checkout with its src/ on sys.path, "
-                "or pass the module: patch(utils.sample, ...)"
-            ) from error
-    else:
-        module = sample_module
-    original = getattr(module, "generate_images", None)
-    if isinstance(original, StudioGANDropIn):
-        raise InputError(f"{module.__name__}.generate_images is patched already; call .restore() on the first patch")
-    if not callable(original):
-        raise InputError(f"{getattr(module, '__name__', module)!r} has no generate_images to patch; pass StudioGAN's utils.sample")
-    parameters = tuple(inspect.signature(original).parameters)
-    if parameters != GENERATE_IMAGES_PARAMETERS:
-        raise InputError(
-            f"{module.__name__}.generate_images takes {parameters}, not the StudioGAN signature this drop-in "
-            f"implements {GENERATE_IMAGES_PARAMETERS}; update the checkout or gan-postproc"
-        )
-    dropin = StudioGANDropIn(
-        original, module, sampler=sampler, refiners=refiners, seed=seed, classifier=classifier,
-        discriminator_output=discriminator_output, synthesis_kwargs=synthesis_kwargs,
-    )  # fmt: skip
-    module.generate_images = dropin
-    return dropin
+    return StudioGANDropIn(**options).install(sample_module)
 
 
 @hookimpl

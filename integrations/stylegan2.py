@@ -159,6 +159,10 @@ class _StyleGAN2Base(Adapter):
 
     mapping_layer = MAPPING_LAYER
 
+    #: Attributes a generator of this convention has, and the hint when one is missing.
+    required_attributes: tuple[str, ...] = ()
+    other_convention: str = ""
+
     def __init__(
         self,
         generator: nn.Module,
@@ -171,6 +175,12 @@ class _StyleGAN2Base(Adapter):
     ) -> None:
         if not isinstance(generator, nn.Module):
             raise InputTypeError(f"generator must be a torch.nn.Module, got {type(generator).__name__}")
+        for attribute in self.required_attributes:
+            if not hasattr(generator, attribute):
+                raise InputError(
+                    f"{type(self).__name__} needs a generator with .{attribute}; {type(generator).__name__} has none. "
+                    f"{self.other_convention} (or stylegan2_adapter, which picks)"
+                )
         if noise_mode not in ("const", "random", "none"):
             raise InputError(f"noise_mode must be 'const' (deterministic, NVlabs' default for generation), 'random' or 'none', got {noise_mode!r}")
         self.generator = generator.eval()
@@ -280,6 +290,8 @@ class StyleGAN2Adapter(_StyleGAN2Base):
     """
 
     name = "stylegan2"
+    required_attributes = ("z_dim", "c_dim", "mapping", "synthesis")
+    other_convention = "For rosinality's stylegan2-pytorch use RosinalityStyleGAN2Adapter"
 
     def __init__(
         self,
@@ -293,12 +305,6 @@ class StyleGAN2Adapter(_StyleGAN2Base):
         discriminator_output: ScoreKind | str = ScoreKind.LOGIT,
         classifier: nn.Module | Classifier | None = None,
     ) -> None:
-        for attribute in ("z_dim", "c_dim", "mapping", "synthesis"):
-            if not hasattr(generator, attribute):
-                raise InputError(
-                    f"an NVlabs StyleGAN2 generator has .{attribute}; {type(generator).__name__} does not. "
-                    "For rosinality's stylegan2-pytorch use RosinalityStyleGAN2Adapter (or stylegan2_adapter, which picks)"
-                )
         super().__init__(
             generator, truncation_psi=truncation_psi, noise_mode=noise_mode, discriminator=discriminator,
             discriminator_output=discriminator_output, classifier=classifier,
@@ -378,6 +384,8 @@ class RosinalityStyleGAN2Adapter(_StyleGAN2Base):
     """
 
     name = "stylegan2_rosinality"
+    required_attributes = ("style", "style_dim", "n_latent", "num_layers", "convs", "to_rgbs")
+    other_convention = "For NVlabs networks use StyleGAN2Adapter"
 
     def __init__(
         self,
@@ -391,12 +399,6 @@ class RosinalityStyleGAN2Adapter(_StyleGAN2Base):
         classifier: nn.Module | Classifier | None = None,
         seed: int = DEFAULTS.seed,
     ) -> None:
-        for attribute in ("style", "style_dim", "n_latent", "num_layers", "convs", "to_rgbs"):
-            if not hasattr(generator, attribute):
-                raise InputError(
-                    f"a rosinality StyleGAN2 generator has .{attribute}; {type(generator).__name__} does not. "
-                    "For NVlabs networks use StyleGAN2Adapter (or stylegan2_adapter, which picks)"
-                )
         super().__init__(
             generator, truncation_psi=truncation_psi, noise_mode=noise_mode, discriminator=discriminator,
             discriminator_output=discriminator_output, classifier=classifier,
