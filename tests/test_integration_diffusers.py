@@ -282,6 +282,20 @@ def test_a_gradient_sampler_runs_in_the_loop_and_a_rejection_sampler_is_refused(
         DiffusersCallback(sampler=AcceptAll())
 
 
+def test_sampler_and_refiners_in_the_loop_and_after_it_together(pipelines):
+    pipe = get_pipeline(pipelines, "ddim")
+    plain = torch.from_numpy(call(pipe, "ddim", output_type="np").images)
+    in_loop = CallbackPipeline(pipe, DiffusersCallback([EvenRowLatentRefiner(steps=1)], sampler=EvenRowAscent(steps=1)))
+    latent_only = torch.from_numpy(call(in_loop, "ddim", output_type="np").images)
+    in_loop.callback.reset_indices()
+    both = call(DiffusersPostprocessor([QuadrantRefiner()]).wrap(in_loop), "ddim", output_type="np").images
+    assert isinstance(both, np.ndarray) and both.shape == (4, 8, 8, 3) and both.min() >= 0 and both.max() <= 1
+    assert_differs_only_in_even_rows(latent_only, plain, torch.arange(4))
+    mask = quadrant_mask(tuple(plain.shape), channels_last=True)
+    both = torch.from_numpy(both)
+    assert torch.equal(both[~mask], latent_only[~mask]) and bool((both[mask] != latent_only[mask]).any())
+
+
 def test_image_refiners_are_refused_in_the_loop_with_a_pointer_to_the_postprocessor(pipelines):
     pipe = get_pipeline(pipelines, "ddpm")
     with pytest.raises(InputError, match="DiffusersPostprocessor"):
