@@ -56,5 +56,16 @@ class Defaults:
     #: Intra-class diversity: disjoint image pairs per class (Slim paper, Sec. 4.3: 200).
     diversity_pairs_per_class: int = 200
 
+    # -- classifier training (gan_postproc.training) --
+    #: Samples per optimiser step when training a classifier (plain or robust).
+    train_batch_size: int = 128
+    #: Adam learning rate when training a classifier.
+    train_lr: float = 1e-3
+    #: PGD steps of the inner maximisation in adversarial training (Madry et al. 2018 use 7 on CIFAR-10).
+    robust_train_steps: int = 7
+    #: PGD step size in adversarial training, as a multiple of eps / steps
+    #: (2.5 * eps / steps, the rule of the Madry lab's robustness library).
+    robust_train_step_ratio: float = 2.5
+
 
 DEFAULTS = Defaults()
