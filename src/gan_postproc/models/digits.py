@@ -404,6 +404,9 @@ def digits_adapter(conditional: bool = False, classifier: ClassifierChoice | Cla
     Prior ``N(0, I)`` of size 32; samples ``[N, 1, 8, 8]`` in ``[-1, 1]``; the
     discriminator is declared ``"logit"`` (non-saturating GAN: a logit of
     ``p(real | x)``); the conditional GAN's projection discriminator takes labels.
+    Split points for layer-wise methods: ``latent``, ``fc`` (``[N, 128, 2, 2]``),
+    ``block1`` (``[N, 64, 4, 4]``), ``block2`` (``[N, 32, 8, 8]``), ``to_image``,
+    ``output`` (and the submodules inside them).
 
     Args:
         conditional: the class-conditional GAN instead of the unconditional one.
