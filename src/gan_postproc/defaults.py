@@ -27,6 +27,8 @@ class Defaults:
     rejection_min_proposals_for_check: int = 20_000
     #: Most times a chain re-draws samples rejected by a filter hook.
     filter_max_attempts: int = 100
+    #: Samples per method in ``gan-postproc demo``.
+    demo_samples: int = 1000
     #: Samples per shard written by ``gan-postproc sample`` (the unit of resuming).
     sample_shard_size: int = 1000
     #: Latents averaged into w_avg for truncating generators that do not track it

@@ -45,10 +45,11 @@ class BenchmarkContext:
             convention, for methods that fit on real data.
         models: further shipped models by name. Digits: ``"classifier"``
             (normally trained), ``"robust_classifier"`` (L2 adversarially
-            trained), both :class:`~gan_postproc.scoring.Classifier`, plus any
-            method-specific assets (e.g. a shaped discriminator, an importance
-            network) listed in the digits manifest. The measuring feature
-            network is deliberately NOT here: methods must not be guided by it.
+            trained), both :class:`~gan_postproc.scoring.Classifier`. A plugin
+            loads its own method-specific shipped assets (a shaped
+            discriminator, an importance network) itself. The measuring
+            feature network is deliberately NOT here: methods must not be
+            guided by it.
         seed: the suite's seed.
         quick: True in the demo (which must finish in under 2 minutes on a CPU):
             use cheaper settings where a method allows.

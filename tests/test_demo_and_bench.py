@@ -1,0 +1,44 @@
+"""The main job and the benchmark commands, run as a user runs them (small sizes)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from gan_postproc.cli import main
+
+
+def test_demo_writes_results_and_a_grid(tmp_path, capsys):
+    code = main(["demo", "--out", str(tmp_path), "--n", "200", "--only", "none"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert set(results) == {"baseline", "baseline_conditional"}
+    for row in results.values():
+        assert {"fid", "precision", "recall", "balance_kl", "ms_per_sample", "n"} <= set(row)
+        assert row["n"] == 200 and row["fid"] > 0 and 0 <= row["precision"] <= 1 and row["ms_per_sample"] > 0
+    assert results["baseline"]["cost_ratio"] == pytest.approx(1.0)
+    grid = Image.open(tmp_path / "grid.png")
+    assert grid.size[1] >= 2 * 48
+    assert "baseline" in out and "fid" in out and "samples: 200" in out
+
+
+def test_bench_toy2d_json_maps_dataset_to_method_to_emd(capsys):
+    assert main(["bench", "toy2d", "--json", "--n", "200", "--seeds", "2", "--only", "none"]) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out[out.index("{\n"):])
+    assert set(result) == {"25gaussians", "swissroll"}
+    baseline = result["25gaussians"]["baseline"]
+    assert {"emd_mean", "emd_std", "cost_ratio"} <= set(baseline)
+    assert 0.05 < baseline["emd_mean"] < 0.5 and baseline["cost_ratio"] == pytest.approx(1.0)
+
+
+def test_bench_overhead_measures_the_baseline_floor(capsys):
+    assert main(["bench", "overhead", "--json", "--n", "64", "--repeats", "1", "--only", "baseline"]) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out[out.index("{\n"):])
+    assert {"baseline@digits", "baseline@25gaussians", "baseline@swissroll"} <= set(result)
+    row = result["baseline@digits"]
+    assert row["ratio"] > 0 and row["floor_ms_per_sample"] > 0
