@@ -57,6 +57,11 @@ class Adapter(abc.ABC):
         classifier: the attached classifier, if any.
         mapping_layer: for StyleGAN-style generators, the name of the split
             point whose output is the intermediate latent ``w``; else ``None``.
+        native_truncation: True when the framework truncates in its own way
+            and the adapter implements :meth:`_generate_truncated` (StyleGAN:
+            ``w`` toward ``w_avg``; BigGAN: its ``truncation`` argument, which
+            also selects batch-norm statistics). The ``truncation`` sampler then
+            uses :meth:`generate_truncated` instead of truncating the prior.
     """
 
     name: ClassVar[str]
@@ -66,6 +71,7 @@ class Adapter(abc.ABC):
     discriminator: Discriminator | None = None
     classifier: Classifier | None = None
     mapping_layer: str | None = None
+    native_truncation: bool = False
     #: Range of the framework's own output (what :meth:`to_native` maps back to).
     native_range: ValueRange | None = (-1.0, 1.0)
 
@@ -96,6 +102,30 @@ class Adapter(abc.ABC):
         """
         latents, labels = self.check_inputs(latents, labels)
         return self._generate(latents, labels).float()
+
+    def generate_truncated(self, latents: torch.Tensor, labels: torch.Tensor | None, psi: float) -> torch.Tensor:
+        """Samples under the framework's own truncation with parameter ``psi`` (see :attr:`native_truncation`).
+
+        ``latents`` are drawn from :attr:`prior` as usual (untruncated, keyed
+        by sample index); the adapter applies its framework's truncation, e.g.
+        ``w <- w_avg + psi (w - w_avg)`` after the mapping network
+        (StyleGAN), or BigGAN's ``truncation=psi`` with the latents truncated
+        by a deterministic map (such as the normal CDF), so samples stay
+        keyed by index. Same shapes and range as :meth:`generate`.
+        """
+        if not self.native_truncation:
+            raise InputError(
+                f"{type(self).__name__} has no native truncation; truncate the prior instead "
+                "(the truncation sampler's mode='prior', for Gaussian priors)"
+            )
+        if isinstance(psi, bool) or not isinstance(psi, (int, float)) or not psi > 0:
+            raise InputError(f"psi must be a number > 0, got {psi!r}")
+        latents, labels = self.check_inputs(latents, labels)
+        return self._generate_truncated(latents, labels, float(psi)).float()
+
+    def _generate_truncated(self, latents: torch.Tensor, labels: torch.Tensor | None, psi: float) -> torch.Tensor:
+        """Run the generator with native truncation on checked inputs (adapters with ``native_truncation``)."""
+        raise InputError(f"{type(self).__name__} sets native_truncation but does not implement _generate_truncated")
 
     def check_inputs(self, latents: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Validate latents and labels and move them to :attr:`device`."""
