@@ -69,5 +69,54 @@ class Defaults:
     #: (2.5 * eps / steps, the rule of the Madry lab's robustness library).
     robust_train_step_ratio: float = 2.5
 
+    # --- density-ratio samplers (DRS, MH-GAN, SIR) and their calibration ------
+    #: DRS (Azadi et al. 2019, Sec. 4): generated samples scored in setup to estimate
+    #: D_M, the largest logit (the paper uses at least 10,000).
+    drs_burn_in: int = 10_000
+    #: DRS in the quick demo: a smaller burn-in (D_M is still updated while sampling).
+    drs_burn_in_quick: int = 2_000
+    #: DRS: gamma is this percentile of F(x) over the burn-in (paper: 95th).
+    drs_percentile: float = 95.0
+    #: DRS: epsilon of F(x) = D_delta - log(1 - exp(D_delta - epsilon)) (paper: 1e-6).
+    drs_epsilon: float = 1e-6
+    #: MH-GAN (Turner et al. 2019): proposals per chain K (paper and reference code: 640).
+    mh_chain_length: int = 640
+    #: MH-GAN in the quick demo: a shorter chain.
+    mh_chain_length_quick: int = 32
+    #: Real and generated samples each scored to fit isotonic calibration in a sampler's setup;
+    #: half of each fits the calibration, the other half is held out to report its quality.
+    isotonic_calibration_size: int = 2_000
+    #: SIR (Grover et al. 2019): proposals in each sample's pool (about the 10-19x cost of
+    #: Table 2 of the latent-reweighting paper).
+    sir_pool_size: int = 10
+    #: SIR: importance weights are flattened to w**alpha (1 = the plain density ratio).
+    sir_alpha: float = 1.0
+    #: Generated samples a density-ratio sampler scores in setup to check that the
+    #: discriminator separates samples at all (a constant output is refused).
+    density_ratio_probe_size: int = 1_000
+    #: Samples scored per network call in setup (burn-in, calibration, probes).
+    density_ratio_score_batch_size: int = 1_024
+
+    # --- calibrate_discriminator: BCE fine-tuning of a copy of a discriminator --
+    #: What is trained: "finetune" (the whole copy plus an affine output map) or
+    #: "head" (a logistic head on the features of ``feature_layer``, the rest frozen).
+    calibration_mode: str = "finetune"
+    #: Optimiser steps (one real and one generated batch each).
+    calibration_steps: int = 1_000
+    #: Real and generated samples per step, each.
+    calibration_batch_size: int = 256
+    #: Adam learning rate (betas 0.5, 0.999).
+    calibration_lr: float = 1e-4
+    #: Real and generated samples, each, held out to select the best step by BCE.
+    calibration_holdout: int = 2_000
+    #: Real samples drawn once as the training pool when real data is a sampler function.
+    calibration_real_pool: int = 20_000
+    #: Steps between held-out evaluations (and checkpoints).
+    calibration_eval_every: int = 100
+
+    # --- truncation ----------------------------------------------------------
+    #: Threshold psi of the truncated-normal prior: |z_i| <= psi (Slim's incremental-learning paper: 1.5).
+    truncation_psi: float = 1.5
+
 
 DEFAULTS = Defaults()
