@@ -11,7 +11,7 @@ from ..adapter import Adapter
 from ..errors import InputError
 from ..registry import get_registry
 
-__all__ = ["SHIPPED_MODELS", "SHIPPED_REFERENCES", "load_adapter", "load_evaluator", "parse_options", "build_methods"]
+__all__ = ["SHIPPED_MODELS", "SHIPPED_REFERENCES", "call_factory", "load_adapter", "load_evaluator", "parse_options", "build_methods"]
 
 
 def _digits(conditional: bool) -> Adapter:
@@ -61,6 +61,14 @@ def _call_factory(spec: str, option: str, shipped: dict[str, Any], returns: str)
     if not callable(factory):
         raise InputError(f"{option} {spec!r}: {module_name!r} has no function {function_name!r}")
     return factory()
+
+
+def call_factory(spec: str, option: str, returns: str) -> Any:
+    """Call the function named ``package.module:function`` (given as ``option``) with no arguments.
+
+    ``returns`` says what it must return, for the error message.
+    """
+    return _call_factory(spec, option, {}, returns)
 
 
 def load_adapter(spec: str) -> Adapter:

@@ -1,0 +1,120 @@
+"""calibrate_discriminator: a critic becomes a density-ratio estimator; checkpoints resume exactly."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from scipy import stats
+
+from gan_postproc import Chain, Discriminator, TorchAdapter
+from gan_postproc.calibration import calibrate_discriminator, load_calibrated_discriminator
+from gan_postproc.cli.app import main
+from gan_postproc.errors import CheckpointError, InputError
+from gan_postproc.plugins.drs import DiscriminatorRejectionSampler
+
+from .density_ratio_models import AffineGenerator, critic_adapter, data_cdf, exact_discriminator, real_data
+from .test_density_ratio import Step
+
+SETTINGS = dict(steps=300, lr=3e-3, holdout=2000, eval_every=50, seed=0)
+
+
+def held_out_bce(discriminator: Discriminator) -> float:
+    """BCE on fresh real and generated samples (neither used in calibration)."""
+    real = real_data(4000, 999)
+    fake = AffineGenerator()(torch.randn(4000, 1, generator=torch.Generator().manual_seed(998)))
+    with torch.no_grad():
+        logits = torch.cat([discriminator.logit(real), discriminator.logit(fake)])
+    labels = torch.cat([torch.ones(4000), torch.zeros(4000)])
+    return float(torch.nn.functional.binary_cross_entropy_with_logits(logits, labels))
+
+
+@pytest.fixture(scope="module")
+def calibrated() -> tuple[TorchAdapter, Discriminator, dict]:
+    adapter = critic_adapter()
+    before = {k: v.clone() for k, v in adapter.discriminator.state_dict().items()}
+    return adapter, calibrate_discriminator(adapter, real_data, **SETTINGS), before
+
+
+def test_the_calibrated_copy_approaches_the_optimal_discriminator(calibrated):
+    adapter, result, before = calibrated
+    assert result.output.value == "logit" and adapter.discriminator.output.value == "critic"
+    assert all(torch.equal(v, before[k]) for k, v in adapter.discriminator.state_dict().items())  # the original is untouched
+    optimum, calibrated_loss = held_out_bce(exact_discriminator()), held_out_bce(result)
+    history = dict(result.module.history)
+    assert history[0] > calibrated_loss + 0.02  # better than Platt scaling of the critic alone
+    assert calibrated_loss < optimum + 0.01
+
+
+def test_density_ratio_samplers_accept_the_calibrated_copy_and_recover_the_target(calibrated, bare_pm):
+    adapter, result, _ = calibrated
+    batch = Chain(adapter, DiscriminatorRejectionSampler(result, percentile=None), batch_size=500, plugin_manager=bare_pm).sample(1500, seed=1)
+    pvalue = stats.kstest(batch.images[:, 0].double().numpy(), lambda x: data_cdf(torch.as_tensor(x)).numpy()).pvalue
+    assert pvalue > 0.01
+
+
+def test_a_checkpointed_run_resumes_to_the_uninterrupted_result(tmp_path):
+    adapter = critic_adapter()
+    settings = dict(SETTINGS, steps=40, eval_every=10, holdout=200)
+    whole = calibrate_discriminator(adapter, real_data, **settings)
+    path = tmp_path / "calibration.safetensors"
+    calibrate_discriminator(adapter, real_data, **dict(settings, steps=20), checkpoint=path)  # "interrupted" at step 20
+    resumed = calibrate_discriminator(adapter, real_data, **settings, checkpoint=path)
+    assert resumed.module.history == whole.module.history
+    assert all(torch.equal(a, b) for a, b in zip(resumed.state_dict().values(), whole.state_dict().values()))
+    loaded = load_calibrated_discriminator(path, adapter.discriminator)
+    x = torch.linspace(-3, 3, 7)[:, None]
+    assert torch.equal(loaded.logit(x), resumed.logit(x))
+    with pytest.raises(CheckpointError, match="other settings"):
+        calibrate_discriminator(adapter, real_data, **dict(settings, lr=1e-2), checkpoint=path)
+    with pytest.raises(CheckpointError, match="declared"):
+        load_calibrated_discriminator(path, exact_discriminator())
+
+
+def test_a_logistic_head_on_features(tmp_path):
+    adapter = critic_adapter()
+    head = calibrate_discriminator(adapter, real_data, mode="head", feature_layer="body", **dict(SETTINGS, steps=100), checkpoint=tmp_path / "h.safetensors")
+    assert head.module.head.in_features == 16
+    assert not any(p.requires_grad for p in head.module.body.parameters())
+    assert held_out_bce(head) < dict(head.module.history)[0]
+    loaded = load_calibrated_discriminator(tmp_path / "h.safetensors", adapter.discriminator)
+    assert torch.equal(loaded.logit(torch.zeros(3, 1)), head.logit(torch.zeros(3, 1)))
+    with pytest.raises(InputError, match="submodules"):
+        calibrate_discriminator(adapter, real_data, mode="head", feature_layer="nope", steps=1)
+    with pytest.raises(InputError, match="feature_layer"):
+        calibrate_discriminator(adapter, real_data, mode="head", steps=1)
+
+
+def test_a_saturated_probability_output_calibrates_to_finite_logits():
+    adapter = TorchAdapter(AffineGenerator(), latent_shape=1, output_range=None, discriminator=Discriminator(Step(), "probability", input_range=None))
+    result = calibrate_discriminator(adapter, real_data, **dict(SETTINGS, steps=50, holdout=500))
+    logits = result.logit(torch.tensor([[-5.0], [0.0], [1.0], [5.0]]))
+    assert bool(torch.isfinite(logits).all())
+    # the best a step can do: log(P_data / P_g) on each side of 0.8 (0.5 / 0.297 above, 0.5 / 0.703 below)
+    assert float(logits[-1]) == pytest.approx(0.521, abs=0.15) and float(logits[0]) == pytest.approx(-0.341, abs=0.15)
+
+
+def test_bad_inputs_are_refused_before_training():
+    adapter = critic_adapter()
+    with pytest.raises(InputError, match="mode"):
+        calibrate_discriminator(adapter, real_data, mode="platt")
+    with pytest.raises(InputError, match="steps"):
+        calibrate_discriminator(adapter, real_data, steps=-1)
+    with pytest.raises(InputError, match="at least 10 real samples"):
+        calibrate_discriminator(adapter, torch.zeros(5, 1))
+    with pytest.raises(InputError, match="real_data"):
+        calibrate_discriminator(adapter, "data.npy")
+
+
+def test_the_calibrate_command_writes_and_resumes_a_checkpoint(tmp_path, capsys):
+    path = tmp_path / "cal.safetensors"
+    command = ["calibrate", "--model", "tests.density_ratio_models:critic_adapter", "--real-data",
+               "tests.density_ratio_models:real_data_tensor", "--output", str(path), "--steps", "20", "--eval-every", "10",
+               "--holdout", "200", "--no-progress"]
+    assert main(command) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert path.is_file() and first["held_out_bce_best"] <= first["held_out_bce_start"]
+    assert main(command) == 0  # finished: re-running resumes at the end and changes nothing
+    assert json.loads(capsys.readouterr().out) == first
+    assert main([*command[:2], "tests.density_ratio_models:nope", *command[3:]]) == 2
