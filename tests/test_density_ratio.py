@@ -214,3 +214,4 @@ def test_bad_settings_are_refused_before_any_work():
         DiscriminatorRejectionSampler(calibration="isotonic")
     with pytest.raises(InputError, match="Discriminator"):
         SamplingImportanceResampling(discriminator=Constant())
+
