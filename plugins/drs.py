@@ -182,5 +182,5 @@ def gan_postproc_benchmark_setups(context: BenchmarkContext) -> list[BenchmarkSe
     discriminator, how = benchmark_discriminator(context)
     burn_in = DEFAULTS.drs_burn_in_quick if context.quick else DEFAULTS.drs_burn_in
     sampler = DiscriminatorRejectionSampler(discriminator, burn_in=burn_in)
-    floor = network_floor(context.adapter, discriminator, lambda batch: int(batch.provenance["proposals"].sum()))
+    floor = network_floor(context.adapter, discriminator)
     return [BenchmarkSetup("drs", sampler, floor=floor, note=f"{how}; burn-in {burn_in}, gamma = 95th percentile of F")]

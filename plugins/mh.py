@@ -252,6 +252,6 @@ def gan_postproc_benchmark_setups(context: BenchmarkContext) -> list[BenchmarkSe
     discriminator, how = benchmark_discriminator(context)
     k = DEFAULTS.mh_chain_length_quick if context.quick else DEFAULTS.mh_chain_length
     sampler = MetropolisHastingsSampler(discriminator, real_data=context.real_data, chain_length=k)
-    floor = network_floor(context.adapter, discriminator, lambda batch: int(batch.provenance["proposals"].sum()))
+    floor = network_floor(context.adapter, discriminator)
     note = f"{how}; K={k}, isotonic calibration on {DEFAULTS.isotonic_calibration_size} real + generated samples"
     return [BenchmarkSetup("mh", sampler, floor=floor, note=note)]

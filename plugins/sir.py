@@ -180,5 +180,5 @@ def gan_postproc_register_samplers() -> list[type[LatentSampler]]:
 def gan_postproc_benchmark_setups(context: BenchmarkContext) -> list[BenchmarkSetup]:
     discriminator, how = benchmark_discriminator(context)
     sampler = SamplingImportanceResampling(discriminator)
-    floor = network_floor(context.adapter, discriminator, lambda batch: int(batch.provenance["proposals"].sum()))
+    floor = network_floor(context.adapter, discriminator)
     return [BenchmarkSetup("sir", sampler, floor=floor, note=f"{how}; pool of {DEFAULTS.sir_pool_size} per sample")]

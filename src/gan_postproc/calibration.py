@@ -56,6 +56,7 @@ from .errors import CheckpointError, InputError, InputTypeError
 from .io import atomic_write
 from .ranges import CHAIN_RANGE, rescale
 from .scoring import Discriminator, ScoreKind, _to_per_sample
+from .splitting import capture_output
 from .validation import check_count, check_labels, check_positive
 
 __all__ = [
@@ -114,10 +115,6 @@ class CalibratedScore(nn.Module):
         return self.scale * self.score(x, labels) + self.bias
 
 
-class _StopForward(Exception):
-    """Raised by the feature hook once the features are read."""
-
-
 class CalibratedHead(nn.Module):
     """A logistic head on the features of submodule ``feature_layer`` of a frozen copy of a discriminator.
 
@@ -147,22 +144,11 @@ class CalibratedHead(nn.Module):
 
     def features(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Flattened output of ``feature_layer``, ``[N, F]``; the rest of the network is not run."""
-        captured: list[torch.Tensor] = []
-
-        def capture(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
-            captured.append(output)
-            raise _StopForward
-
-        handle = self.body.get_submodule(self.feature_layer).register_forward_hook(capture)
-        try:
-            _raw_score(self.body, self.source.wrapper, x, labels)
-        except _StopForward:
-            pass
-        finally:
-            handle.remove()
-        if not captured or not isinstance(captured[0], torch.Tensor):
+        layer = self.body.get_submodule(self.feature_layer)
+        features = capture_output(layer, lambda: _raw_score(self.body, self.source.wrapper, x, labels), name=f"feature_layer {self.feature_layer!r}")
+        if not isinstance(features, torch.Tensor):
             raise InputError(f"feature_layer {self.feature_layer!r} produced no tensor in the discriminator's forward pass")
-        return captured[0].flatten(1)
+        return features.flatten(1)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.head(self.features(x, labels))[:, 0]

@@ -443,17 +443,17 @@ def check_informative(log_ratios: torch.Tensor, method: str, what: str) -> None:
         )
 
 
-def network_floor(adapter: Adapter, discriminator: Discriminator, count_proposals: Callable[[SampleBatch], int]) -> FloorFn:
-    """A benchmark ``floor``: generate and score as many proposals as the method made.
+def network_floor(adapter: Adapter, discriminator: Discriminator) -> FloorFn:
+    """A benchmark ``floor``: generate and score as many proposals as the method made for a batch.
 
-    ``count_proposals(batch)`` returns how many proposals the method made for
-    ``batch`` in all (read from its provenance). The floor draws that many
+    The count is ``batch.provenance["proposals"].sum()`` (every density-ratio
+    sampler records its proposals per sample there). The floor draws that many
     prior latents and runs the generator and the discriminator on them: the
     network passes a density-ratio sampler cannot avoid.
     """
 
     def floor(batch: SampleBatch, report: RunReport) -> None:
-        total = int(count_proposals(batch))
+        total = int(batch.provenance["proposals"].sum())
         indices = torch.arange(total)
         latents = adapter.prior.sample(0, indices, "floor").to(adapter.device)
         labels = None if adapter.num_classes is None else rng.randint(0, indices, adapter.num_classes, "floor").to(adapter.device)
