@@ -251,7 +251,8 @@ def gan_postproc_register_samplers() -> list[type[LatentSampler]]:
 def gan_postproc_benchmark_setups(context: BenchmarkContext) -> list[BenchmarkSetup]:
     discriminator, how = benchmark_discriminator(context)
     k = DEFAULTS.mh_chain_length_quick if context.quick else DEFAULTS.mh_chain_length
-    sampler = MetropolisHastingsSampler(discriminator, real_data=context.real_data, chain_length=k)
+    size = DEFAULTS.isotonic_calibration_size_quick if context.quick else DEFAULTS.isotonic_calibration_size
+    sampler = MetropolisHastingsSampler(discriminator, real_data=context.real_data, chain_length=k, calibration_size=size)
     floor = network_floor(context.adapter, discriminator)
-    note = f"{how}; K={k}, isotonic calibration on {DEFAULTS.isotonic_calibration_size} real + generated samples"
+    note = f"{how}; K={k}, isotonic calibration on {size} real + {size} generated samples (half held out)"
     return [BenchmarkSetup("mh", sampler, floor=floor, note=note)]

@@ -21,7 +21,8 @@ def test_benchmark_rows_run_with_their_floors():
     context = _context(toy_adapter())
     rows = {row.name: row for row in collect_setups(context, get_plugin_manager()) if row.name in ("drs", "mh", "sir", "truncation")}
     assert set(rows) == {"drs", "mh", "sir", "truncation"}
-    assert rows["mh"].sampler.chain_length == 32 and rows["drs"].sampler.burn_in == 2000  # quick demo settings
+    assert rows["mh"].sampler.chain_length == 16 and rows["drs"].sampler.burn_in == 1000  # quick demo settings
+    assert rows["mh"].sampler.ratio.calibration_size == 1000
     evaluate = lambda batch, seed: {"mean": float(batch.images.mean())}  # noqa: E731
     outcomes = run_side_by_side(context, list(rows.values()), n=40, seeds=[0], evaluate=evaluate, progress=False)
     summary = summarise(outcomes, ["mean"])

@@ -74,18 +74,20 @@ class Defaults:
     #: D_M, the largest logit (the paper uses at least 10,000).
     drs_burn_in: int = 10_000
     #: DRS in the quick demo: a smaller burn-in (D_M is still updated while sampling).
-    drs_burn_in_quick: int = 2_000
+    drs_burn_in_quick: int = 1_000
     #: DRS: gamma is this percentile of F(x) over the burn-in (paper: 95th).
     drs_percentile: float = 95.0
     #: DRS: epsilon of F(x) = D_delta - log(1 - exp(D_delta - epsilon)) (paper: 1e-6).
     drs_epsilon: float = 1e-6
     #: MH-GAN (Turner et al. 2019): proposals per chain K (paper and reference code: 640).
     mh_chain_length: int = 640
-    #: MH-GAN in the quick demo: a shorter chain.
-    mh_chain_length_quick: int = 32
+    #: MH-GAN in the quick demo: a shorter chain (the demo must finish in 2 minutes on a CPU).
+    mh_chain_length_quick: int = 16
     #: Real and generated samples each scored to fit isotonic calibration in a sampler's setup;
     #: half of each fits the calibration, the other half is held out to report its quality.
     isotonic_calibration_size: int = 2_000
+    #: The same in the quick demo.
+    isotonic_calibration_size_quick: int = 1_000
     #: SIR (Grover et al. 2019): proposals in each sample's pool (about the 10-19x cost of
     #: Table 2 of the latent-reweighting paper).
     sir_pool_size: int = 10
