@@ -103,7 +103,8 @@ class MetropolisHastingsSampler(LatentSampler):
         if real_data is None:
             raise InputError(
                 "mh starts every chain at a real sample and calibrates the discriminator on real samples; pass "
-                "real_data= (a tensor of real samples in chain convention, or a function (n, seed) -> samples)"
+                "real_data= (a tensor of real samples in chain convention, a function (n, seed) -> samples, or on "
+                "the command line --sampler-option real_data=package.module:function returning either)"
             )
         self.chain_length = check_count(chain_length, "chain_length")
         self.min_acceptance_rate = check_probability(min_acceptance_rate, "min_acceptance_rate", open_high=True)

@@ -215,3 +215,11 @@ def test_bad_settings_are_refused_before_any_work():
     with pytest.raises(InputError, match="Discriminator"):
         SamplingImportanceResampling(discriminator=Constant())
 
+
+
+def test_real_data_can_be_named_for_the_command_line(bare_pm):
+    sampler = MetropolisHastingsSampler(real_data="tests.density_ratio_models:real_data_tensor", chain_length=5)
+    batch, _ = run(sampler, bare_pm, n=20)
+    assert len(batch) == 20 and sampler.ratio.real is not None
+    with pytest.raises(InputError, match="has no function"):
+        MetropolisHastingsSampler(real_data="tests.density_ratio_models:nope")

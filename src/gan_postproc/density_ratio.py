@@ -54,6 +54,7 @@ __all__ = [
     "CalibrationReport",
     "DensityRatio",
     "draw_prior_samples",
+    "load_real_data",
     "real_order",
     "real_samples",
     "check_informative",
@@ -63,9 +64,11 @@ __all__ = [
     "HeldProposals",
 ]
 
-#: Real data: a tensor ``[N, ...]`` of real samples in chain convention, or a
-#: function ``(n, seed) -> [n, ...]`` drawing them (like ``BenchmarkContext.real_data``).
-RealData = torch.Tensor | Callable[[int, int], torch.Tensor]
+#: Real data: a tensor ``[N, ...]`` of real samples in chain convention, a
+#: function ``(n, seed) -> [n, ...]`` drawing them (like ``BenchmarkContext.real_data``),
+#: or, from the command line, ``"package.module:function"`` naming a function
+#: that returns either (``--sampler-option real_data=my_data:real``).
+RealData = torch.Tensor | Callable[[int, int], torch.Tensor] | str
 
 #: How a sampler calibrates the discriminator's output: ``"isotonic"`` or ``None``.
 Calibration = Literal["isotonic"] | None
@@ -76,6 +79,16 @@ _CONSTANT_SPREAD = 1e-6
 
 class UncalibratedDiscriminatorWarning(UserWarning):
     """A density-ratio sampler runs on a critic because the user allowed it explicitly."""
+
+
+def load_real_data(spec: str) -> torch.Tensor | Callable[[int, int], torch.Tensor]:
+    """Call the function named ``"package.module:function"``; it returns a real-data tensor or a function ``(n, seed)``."""
+    from .cli.specs import call_factory
+
+    real = call_factory(spec, "real_data", "a tensor of real samples or a function (n, seed)")
+    if not (isinstance(real, torch.Tensor) or callable(real)):
+        raise InputError(f"real_data {spec!r} returned {type(real).__name__}; it must return a tensor or a function (n, seed)")
+    return real
 
 
 def real_order(seed: int, n: int, stream: str) -> torch.Tensor:
@@ -294,6 +307,8 @@ class DensityRatio:
                 f"{method}: calibration='isotonic' needs real samples to fit on; pass real_data= "
                 "(a tensor of real samples in chain convention, or a function (n, seed) -> samples)"
             )
+        if isinstance(real_data, str):
+            real_data = load_real_data(real_data)
         if real_labels is not None and not isinstance(real_data, torch.Tensor):
             raise InputError(f"{method}: real_labels are only accepted with a real_data tensor (one label per row)")
         self.method = method

@@ -6,12 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
 from ..calibration import calibrate_discriminator
 from ..defaults import DEFAULTS
-from ..errors import InputError
-from .specs import call_factory, load_adapter
+from ..density_ratio import load_real_data
+from .specs import load_adapter
 
 NAME = "calibrate"
 HELP = (
@@ -42,12 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     adapter = load_adapter(args.model)
-    real = call_factory(args.real_data, "--real-data", "a tensor of real samples or a function (n, seed)")
-    if not (isinstance(real, torch.Tensor) or callable(real)):
-        raise InputError(f"--real-data {args.real_data!r} returned {type(real).__name__}; it must return a tensor or a function (n, seed)")
     calibrated = calibrate_discriminator(
         adapter,
-        real,
+        load_real_data(args.real_data),
         mode=args.mode,
         feature_layer=args.feature_layer,
         steps=args.steps,
