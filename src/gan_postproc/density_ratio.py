@@ -6,7 +6,7 @@ discriminator trained with binary cross-entropy to optimality is
 density ratio ``log p_data(x) / p_g(x)`` (Eq. 2 of the latent-reweighting
 paper, Issenhuth et al.). A WGAN critic or a hinge discriminator is trained
 with another loss and estimates no such ratio: using its raw score as one
-makes samples worse (measured on the DOT 2-D critics: EMD 2-3x worse). So
+makes samples worse (measured on the DOT 2-D critics: EMD 1.7-4x worse). So
 
 * :class:`DensityRatio` resolves the discriminator a sampler uses (given
   explicitly, else the adapter's), refuses a critic unless the user opts in
