@@ -38,7 +38,7 @@ import copy
 import json
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -58,6 +58,9 @@ from .ranges import CHAIN_RANGE, rescale
 from .scoring import Discriminator, ScoreKind, _to_per_sample
 from .splitting import capture_output
 from .validation import check_count, check_labels, check_positive
+
+if TYPE_CHECKING:
+    from .bench.setups import BenchmarkContext
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -472,7 +475,7 @@ def load_calibrated_discriminator(path: str | Path, discriminator: Discriminator
 _benchmark_cache: dict[int, tuple[Discriminator, Discriminator, str]] = {}
 
 
-def benchmark_discriminator(context: Any) -> tuple[Discriminator, str]:
+def benchmark_discriminator(context: BenchmarkContext) -> tuple[Discriminator, str]:
     """The density-ratio discriminator for a benchmark suite's rows, and a note saying what it is.
 
     A suite's discriminator that estimates density ratios (the digits GAN's,
