@@ -7,7 +7,9 @@ psi = 1.5 by Slim's incremental-learning paper). Two forms:
 
 * ``mode="prior"``: for a Gaussian prior, every coordinate with
   ``|z_i| > psi`` is redrawn until it falls inside ``[-psi, psi]``: a sample
-  of the standard normal truncated to that interval. Redraws of coordinate
+  of the standard normal truncated to that interval (for a prior that is
+  already a truncated normal on ``[low, high]``, as BigGAN's, the normal
+  truncated to ``[max(low, -psi), min(high, psi)]``). Redraws of coordinate
   ``i`` of sample ``k`` in round ``r`` are keyed by ``(seed, k, r)``, so the
   result does not depend on the batch; coordinates already inside are kept,
   so a truncated latent equals the plain prior latent wherever that one was
@@ -96,7 +98,7 @@ class TruncationSampler(LatentSampler):
                     "StyleGAN moves w toward w_avg by psi, e.g. 0.7; BigGAN takes a truncation in (0, 1])"
                 )
             return "native"
-        if adapter.prior.kind != "normal":
+        if adapter.prior.kind not in ("normal", "truncated_normal"):
             raise InputError(
                 f"truncation: the truncated normal needs a Gaussian prior, but this generator's prior is "
                 f"{adapter.prior.kind} on [{adapter.prior.low:g}, {adapter.prior.high:g}]; truncation does not apply "

@@ -60,6 +60,15 @@ def test_results_do_not_depend_on_the_batch_size(bare_pm):
     assert torch.equal(small.latents, large.latents)
 
 
+def test_a_truncated_normal_prior_is_truncated_further(bare_pm):
+    from gan_postproc import LatentPrior
+
+    adapter = TorchAdapter(Identity(), prior=LatentPrior.of(16, "truncated_normal", low=-2.0, high=2.0), output_range=None)
+    z = Chain(adapter, TruncationSampler(0.8), batch_size=500, plugin_manager=bare_pm).sample(1000, seed=3).latents.double()
+    assert float(z.abs().max()) <= 0.8
+    assert float(z.var()) == pytest.approx(truncated_normal_variance(0.8), rel=0.03)
+
+
 def test_uniform_priors_and_bad_thresholds_are_refused(bare_pm):
     with pytest.raises(InputError, match="Gaussian prior"):
         Chain(identity_adapter("uniform"), TruncationSampler(1.0), plugin_manager=bare_pm).sample(4)
