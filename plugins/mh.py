@@ -252,7 +252,8 @@ def gan_postproc_register_samplers() -> list[type[LatentSampler]]:
 def gan_postproc_benchmark_setups(context: BenchmarkContext) -> list[BenchmarkSetup]:
     discriminator, how = benchmark_discriminator(context)
     k = DEFAULTS.mh_chain_length_quick if context.quick else DEFAULTS.mh_chain_length
-    size = DEFAULTS.isotonic_calibration_size_quick if context.quick else DEFAULTS.isotonic_calibration_size
+    # The digits train split (what context.real_data draws from) holds 1347 images: use the smaller size there.
+    size = DEFAULTS.isotonic_calibration_size_quick if context.quick or context.dataset == "digits" else DEFAULTS.isotonic_calibration_size
     sampler = MetropolisHastingsSampler(discriminator, real_data=context.real_data, chain_length=k, calibration_size=size)
     floor = network_floor(context.adapter, discriminator)
     note = f"{how}; K={k}, isotonic calibration on {size} real + {size} generated samples (half held out)"

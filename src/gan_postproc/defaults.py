@@ -98,6 +98,9 @@ class Defaults:
     density_ratio_probe_size: int = 1_000
     #: Samples scored per network call in setup (burn-in, calibration, probes).
     density_ratio_score_batch_size: int = 1_024
+    #: Seeds passed to a real-data function ``(n, seed)`` lie below this (the benchmark
+    #: suites reserve higher seeds for the points they measure against).
+    real_data_seed_limit: int = 10_000
 
     # --- calibrate_discriminator: BCE fine-tuning of a copy of a discriminator --
     #: What is trained: "finetune" (the whole copy plus an affine output map) or

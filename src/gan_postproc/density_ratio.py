@@ -103,15 +103,16 @@ def real_samples(
 
     A tensor is shuffled by :func:`real_order` before its first ``n`` rows are
     taken, so its order does not matter. A function is called as
-    ``real_data(n, s)`` with a seed ``s`` derived from ``(seed, stream)``, so
-    two uses with different streams (fitting a calibration, holding data out)
-    draw different samples from a sampler of fresh data.
+    ``real_data(n, s)`` with a seed ``s < DEFAULTS.real_data_seed_limit``
+    derived from ``(seed, stream)``, so two uses with different streams
+    (fitting a calibration, holding data out) draw different samples from a
+    sampler of fresh data.
     """
     if isinstance(real_data, torch.Tensor):
         data = check_tensor(real_data, "real_data", floating=True)
         data = data[real_order(seed, len(data), stream)[:n]]
     elif callable(real_data):
-        derived = int(rng.randint(seed, torch.zeros(1, dtype=torch.int64), 2**31 - 1, stream)[0])
+        derived = int(rng.randint(seed, torch.zeros(1, dtype=torch.int64), DEFAULTS.real_data_seed_limit, stream)[0])
         data = check_tensor(real_data(n, derived), "real_data(n, seed)", floating=True)
         if len(data) != n:
             raise InputError(f"real_data(n, seed) must return n={n} samples, got {len(data)}")
