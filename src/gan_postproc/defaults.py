@@ -34,6 +34,14 @@ class Defaults:
     #: Latents averaged into w_avg for truncating generators that do not track it
     #: (rosinality's StyleGAN2: its generate.py uses ``--truncation_mean 4096``).
     stylegan_mean_latent_samples: int = 4096
+    #: BIGRoC: targeted PGD steps T (Ganz & Elad 2022, Appendix E.1: "we opt to use seven steps").
+    bigroc_steps: int = 7
+    #: BIGRoC: step size as a multiple of eps / T (Appendix E.1: step size 1.5 * eps / num_steps).
+    bigroc_step_ratio: float = 1.5
+    #: BIGRoC: threat model of the refinement, ``"l2"`` (the paper's choice, Section 3) or ``"linf"``.
+    bigroc_norm: str = "l2"
+    #: BIGRoC_PL: generated images used to estimate the logit debiasing offsets (Section 3's validation set).
+    bigroc_debias_samples: int = 5000
 
     # -- metrics (gan_postproc.metrics) --
     #: Samples per forward pass when a metric runs a feature network or classifier.
