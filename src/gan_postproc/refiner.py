@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterable
 from typing import ClassVar
 
 from .adapter import Adapter
@@ -31,6 +32,16 @@ class Refiner(abc.ABC):
 
         Called by the chain before its first batch; must be deterministic given
         ``seed``. The default does nothing.
+        """
+
+    def fit_standalone(self, batches: Iterable[SampleBatch]) -> None:
+        """Fit, from the images to be refined, what :meth:`setup` would fit from a generator.
+
+        For standalone images (no adapter) there is no generator to draw a
+        calibration set from; ``gan-postproc refine`` streams the whole input
+        set through this method once before refining it (for example, BIGRoC
+        estimates its pseudo-label debiasing offsets here). ``batches`` may
+        be consumed only once. Must be deterministic. The default does nothing.
         """
 
     @abc.abstractmethod
