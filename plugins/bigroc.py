@@ -219,17 +219,7 @@ class LogitDebias:
             autocast: run the classifier under :func:`torch.autocast`.
         """
         batches = images.split(check_count(batch_size, "batch_size")) if isinstance(images, torch.Tensor) else images
-        total = torch.zeros(classifier.num_classes, dtype=torch.float64)
-        count = 0
-        device = _device_of(classifier)
-        with torch.no_grad():
-            for batch in batches:
-                batch = check_tensor(batch, "debias images", floating=True)
-                check_finite(batch, "debias images")
-                with _autocast(device, autocast):
-                    logits = classifier(batch.to(device))
-                total += logits.double().sum(0).cpu()
-                count += batch.shape[0]
+        total, count = _sum_logits(classifier, batches, autocast)
         if count == 0:
             raise InputError("estimating debias offsets needs at least one generated image, got none")
         return cls.from_mean_logits(total / count, count)
@@ -274,6 +264,22 @@ class LogitDebias:
         if fmt != DEBIAS_FORMAT:
             raise CheckpointError(f"{path} has format {fmt!r}, expected {DEBIAS_FORMAT!r}; write it with LogitDebias.save")
         return cls(offsets=offsets, num_samples=num_samples)
+
+
+def _sum_logits(classifier: Classifier, batches: Iterable[torch.Tensor], autocast: bool) -> tuple[torch.Tensor, int]:
+    """Sum of the logits ``[K]`` (float64) over all images of ``batches``, and how many there were."""
+    total = torch.zeros(classifier.num_classes, dtype=torch.float64)
+    count = 0
+    device = _device_of(classifier)
+    with torch.no_grad():
+        for batch in batches:
+            batch = check_tensor(batch, "debias images", floating=True)
+            check_finite(batch, "debias images")
+            with _autocast(device, autocast):
+                logits = classifier(batch.to(device))
+            total += logits.double().sum(0).cpu()
+            count += batch.shape[0]
+    return total, count
 
 
 def _device_of(module: torch.nn.Module) -> torch.device:
@@ -469,14 +475,30 @@ class BIGRoC(Refiner):
             value_range: the images' range (converted to the chain's).
 
         Returns:
-            The offsets, also stored in :attr:`debias_offsets`.
+            The offsets, also stored in :attr:`debias_offsets` and kept from
+            then on (a later :meth:`setup` does not re-estimate them).
         """
-        classifier = self._resolve_classifier(None)
         batches = images.split(self.batch_size) if isinstance(images, torch.Tensor) else images
-        chain_batches = (rescale(_checked_images(b, value_range, "images"), value_range, CHAIN_RANGE) for b in batches)
-        self.debias_offsets = LogitDebias.estimate(classifier, chain_batches, autocast=self.autocast)
-        self._estimated_for = None
+        chain_batches = (_to_chain(b, value_range, "images") for b in batches)
+        self.debias_offsets = LogitDebias.estimate(self._resolve_classifier(None), chain_batches, autocast=self.autocast)
+        self._estimate_debias = False  # explicitly fitted offsets are kept, like given ones
         return self.debias_offsets
+
+    def fit_standalone(self, batches: Iterable[SampleBatch]) -> None:
+        """Estimate the debias offsets from the standalone images to be refined (``gan-postproc refine``).
+
+        Only images that will get pseudo labels count (those without labels,
+        or all with ``labels="pseudo"``); nothing is estimated when debiasing
+        is off, offsets were given, or every image has a label.
+        """
+        if not self._estimate_debias or self.labels == "given":
+            return
+        relevant = (b for b in batches if self.labels == "pseudo" or b.labels is None)
+        images = (_to_chain(b.images, b.value_range, "images") for b in relevant)
+        total, count = _sum_logits(self._resolve_classifier(None), images, self.autocast)
+        if count:
+            self.debias_offsets = LogitDebias.from_mean_logits(total / count, count)
+            self._estimated_for = None
 
     # --- refinement -------------------------------------------------------------
 
@@ -553,6 +575,11 @@ class BIGRoC(Refiner):
             "debias_samples": self.debias_samples if self._estimate_debias else None,
             "autocast": self.autocast,
         }
+
+
+def _to_chain(images: object, value_range: ValueRange | None, name: str) -> torch.Tensor:
+    """Checked images (see :func:`_checked_images`) mapped from ``value_range`` to the chain's range."""
+    return rescale(_checked_images(images, value_range, name), value_range, CHAIN_RANGE)
 
 
 def _checked_images(images: object, value_range: ValueRange | None, name: str) -> torch.Tensor:

@@ -287,6 +287,21 @@ def test_standalone_pseudo_labels_need_offsets_or_an_explicit_choice():
     assert Chain(None, refiners=[BIGRoC(classifier, eps=0.5, debias=False)]).refine(batch).images.shape == (4, 1, 4, 4)
 
 
+def test_fit_standalone_estimates_from_the_unlabelled_images_only():
+    classifier = tiny_classifier(3, bias=torch.tensor([1.0, 0.0, -1.0]))
+    x = images_in_range(30, seed=12)
+    batches = [SampleBatch(images=x[:10]), SampleBatch(images=x[10:20], labels=torch.zeros(10, dtype=torch.long)), SampleBatch(images=x[20:])]
+    refiner = BIGRoC(classifier, eps=0.5)
+    refiner.fit_standalone(iter(batches))
+    unlabelled = torch.cat([x[:10], x[20:]])
+    expected = LogitDebias.estimate(classifier, unlabelled)
+    torch.testing.assert_close(refiner.debias_offsets.offsets, expected.offsets, atol=1e-6, rtol=0)
+    assert refiner.debias_offsets.num_samples == 20
+    given = BIGRoC(classifier, eps=0.5, debias=torch.zeros(3))
+    given.fit_standalone(iter(batches))
+    assert torch.equal(given.debias_offsets.offsets, torch.zeros(3))
+
+
 # --- inside chains and the drop-in wrapper -----------------------------------------
 
 

@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from ..errors import GanPostprocError
-from . import bench_command, calibrate_command, demo_command, plugins_command, sample_command
+from . import bench_command, calibrate_command, demo_command, plugins_command, refine_command, sample_command
 
 #: Subcommand modules; each has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
-COMMANDS: tuple[ModuleType, ...] = (demo_command, plugins_command, sample_command, calibrate_command, bench_command)
+COMMANDS: tuple[ModuleType, ...] = (
+    demo_command, plugins_command, sample_command, calibrate_command, refine_command, bench_command,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

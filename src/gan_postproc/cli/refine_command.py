@@ -1,0 +1,302 @@
+"""``gan-postproc refine``: refine standalone images with a refiner, without any generator.
+
+Input: a folder of PNG/JPEG images (searched recursively) or an ``.npz``
+array. Output: a folder with the refined images under the same relative
+file names (same format; JPEG re-encoded at ``--jpeg-quality``), or the
+``.npz`` with its image array replaced and every other array kept.
+
+Every output file is written atomically, so an interrupted run leaves only
+whole files; re-running the same command skips the images already written
+(a folder output file that opens as an image of the input's size, or a
+finished chunk of an ``.npz``) and does the rest. A small
+``gan_postproc_refine.json`` in the output folder records the settings; a
+re-run with other settings is refused rather than mixing two runs' images.
+
+Example (BIGRoC with the shipped digits robust classifier, eps 1.0 in [-1, 1] units)::
+
+    gan-postproc refine --refiner bigroc --classifier digits-robust --eps 1.0 \\
+        --input generated/ --output refined/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from ..batch import SampleBatch
+from ..chain import Chain
+from ..classifier_files import load_classifier
+from ..defaults import DEFAULTS
+from ..errors import InputError
+from ..image_files import NpzImages, list_images, read_image, read_label_file, read_npz_images, to_chain, to_uint8, write_image
+from ..io import atomic_write, atomic_write_json
+from ..ranges import CHAIN_RANGE, rescale
+from ..registry import get_registry
+from .specs import parse_options
+
+NAME = "refine"
+HELP = "refine standalone images (a folder of PNG/JPEG files or an .npz array) with a refiner such as bigroc, no generator needed"
+#: The settings record written into the output folder.
+MANIFEST = "gan_postproc_refine.json"
+MANIFEST_FORMAT = "gan_postproc.refine/1"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--refiner", required=True, help="refiner name (see `gan-postproc plugins`), e.g. bigroc")
+    parser.add_argument("--input", required=True, type=Path, help="a folder of .png/.jpg images, or an .npz file")
+    parser.add_argument("--output", required=True, type=Path, help="output folder (created; re-running resumes)")
+    parser.add_argument("--classifier", help="shipped classifier name (e.g. digits-robust) or a classifier .safetensors file")
+    parser.add_argument("--allow-pickle", action="store_true", help="allow a pickled classifier (.pt/.pth): runs code from the file")
+    parser.add_argument("--num-classes", type=int, help="class count of a pickled bare classifier module")
+    parser.add_argument("--labels", type=Path, help="target classes: .npy/.npz/.json/.csv/.txt (see docs); default: the refiner decides (bigroc: pseudo labels)")
+    parser.add_argument("--labels-key", default="labels", help="array key in an .npz labels file (default: labels)")
+    group = parser.add_argument_group("refiner settings (passed only when given; defaults are the refiner's)")
+    group.add_argument("--eps", type=float, help="bigroc: radius of the threat model, in --eps-range units")
+    group.add_argument("--eps-range", type=float, nargs=2, metavar=("LOW", "HIGH"), help="bigroc: image range eps is stated in (default -1 1)")
+    group.add_argument("--steps", type=int, help=f"bigroc: PGD steps (default {DEFAULTS.bigroc_steps})")
+    group.add_argument("--step-size", type=float, help=f"bigroc: step size (default {DEFAULTS.bigroc_step_ratio} * eps / steps)")
+    group.add_argument("--norm", choices=["l2", "linf"], help=f"bigroc: threat model (default {DEFAULTS.bigroc_norm})")
+    group.add_argument("--debias", help="bigroc: pseudo-label debiasing: 'auto' (estimate from the input images, default), 'off', or a saved offsets file")
+    group.add_argument("--autocast", action="store_true", help="bigroc: run the classifier under torch.autocast")
+    group.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="any other refiner option (VALUE parsed as JSON, else a string); repeatable")
+    arrays = parser.add_argument_group("npz input")
+    arrays.add_argument("--key", help="array key of the images (default: the only array, or 'images')")
+    arrays.add_argument("--layout", choices=["NCHW", "NHWC"], help="array layout (default: told from the channel axis)")
+    arrays.add_argument("--value-range", type=float, nargs=2, metavar=("LOW", "HIGH"), help="value range of a floating-point array (required for float arrays)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help=f"images per refiner call (default {DEFAULTS.batch_size})")
+    parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--jpeg-quality", type=int, default=95, help="quality of re-encoded .jpg outputs (default 95)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _refiner_options(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+    options: dict[str, Any] = parse_options(args.option, "--option")
+    if args.classifier is not None:
+        options["classifier"] = load_classifier(args.classifier, allow_pickle=args.allow_pickle, num_classes=args.num_classes, device=device)
+    given = {"eps": args.eps, "steps": args.steps, "step_size": args.step_size, "norm": args.norm}
+    options.update({k: v for k, v in given.items() if v is not None})
+    if args.eps_range is not None:
+        options["eps_range"] = tuple(args.eps_range)
+    if args.autocast:
+        options["autocast"] = True
+    if args.debias is not None:
+        options["debias"] = {"auto": True, "off": False}.get(args.debias.lower(), args.debias)
+    return options
+
+
+def _check_manifest(output: Path, record: dict[str, Any]) -> None:
+    path = output / MANIFEST
+    if path.is_file():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        if stored != record:
+            changed = sorted(k for k in set(stored) | set(record) if stored.get(k) != record.get(k))
+            raise InputError(
+                f"{output} holds the output of a run with other settings ({', '.join(changed)} differ); "
+                "re-run with the same settings to resume, or choose another --output"
+            )
+    else:
+        atomic_write_json(path, record)
+
+
+# --- folder input ----------------------------------------------------------------------
+
+
+class _Folder:
+    """A folder of images: which are left to do, and reading them in batches."""
+
+    def __init__(self, root: Path, output: Path, names: list[Path], labels: np.ndarray | None, jpeg_quality: int) -> None:
+        if not names:
+            raise InputError(f"{root} holds no .png/.jpg/.jpeg images")
+        self.root, self.output, self.target = root, output, output
+        self.names, self.labels = names, labels
+        self.count = len(names)
+        self.shape = read_image(root / names[0]).shape
+        self.jpeg_quality = jpeg_quality
+
+    def finished(self) -> bool:
+        return False
+
+    def size(self, positions: list[int]) -> int:
+        return len(positions)
+
+    def is_done(self, positions: list[int]) -> bool:
+        """True when every output of the batch was written by an earlier run."""
+        return all(self._written(position) for position in positions)
+
+    def _written(self, position: int) -> bool:
+        """The output exists and opens as an image of the input's size and mode."""
+        target = self.output / self.names[position]
+        if not target.is_file():
+            return False
+        try:
+            with Image.open(target) as written, Image.open(self.root / self.names[position]) as source:
+                return written.size == source.size and written.mode == source.mode
+        except OSError:
+            return False
+
+    def read(self, positions: list[int]) -> SampleBatch:
+        pixels = []
+        for position in positions:
+            array = read_image(self.root / self.names[position])
+            if array.shape != self.shape:
+                raise InputError(
+                    f"{self.names[position]} is {array.shape} (channels, height, width) but {self.names[0]} is {self.shape}; "
+                    "refine images of one size and colour mode together"
+                )
+            pixels.append(array)
+        labels = None if self.labels is None else torch.from_numpy(self.labels[positions])
+        return SampleBatch(images=to_chain(np.stack(pixels)), labels=labels, indices=torch.tensor(positions))
+
+    def write(self, positions: list[int], refined: torch.Tensor) -> None:
+        for position, pixels in zip(positions, to_uint8(refined)):
+            write_image(self.output / self.names[position], pixels, jpeg_quality=self.jpeg_quality)
+
+    def finish(self) -> None:
+        """Nothing to assemble: every image is its own file."""
+
+
+# --- npz input ----------------------------------------------------------------------------
+
+
+class _Npz:
+    """An ``.npz`` image array, refined in chunks saved as part files, assembled at the end."""
+
+    def __init__(self, path: Path, output: Path, data: NpzImages, labels: np.ndarray | None, value_range: tuple[float, float] | None, chunk: int) -> None:
+        self.path, self.data, self.labels, self.chunk = path, data, labels, chunk
+        self.target = output / path.name
+        self.parts = output / f".{path.stem}.parts"
+        self.images = data.nchw
+        self.count = int(self.images.shape[0])
+        self.dtype = self.images.dtype
+        if self.dtype == np.uint8 and value_range is not None and tuple(value_range) != (0.0, 255.0):
+            raise InputError(f"{path}[{data.key!r}] is uint8, whose range is 0..255; drop --value-range {value_range[0]:g} {value_range[1]:g}")
+        self.value_range = None if self.dtype == np.uint8 else value_range
+        if self.dtype != np.uint8 and value_range is None:
+            to_chain(self.images[:1], None)  # raises the clear "state the value range" error
+
+    def size(self, start: int) -> int:
+        return min(self.chunk, self.count - start)
+
+    def _part(self, start: int) -> Path:
+        stop = min(start + self.chunk, self.images.shape[0])
+        return self.parts / f"{start:010d}-{stop:010d}.npy"
+
+    def finished(self) -> bool:
+        """True when the assembled output exists with the input's array shape."""
+        if not self.target.is_file():
+            return False
+        try:
+            with np.load(self.target, allow_pickle=False) as done:
+                return self.data.key in done.files and done[self.data.key].shape == self.data.arrays[self.data.key].shape
+        except (OSError, ValueError):
+            return False
+
+    def is_done(self, start: int) -> bool:
+        part = self._part(start)
+        try:
+            return part.is_file() and np.load(part, allow_pickle=False).shape == self.images[start : start + self.chunk].shape
+        except (OSError, ValueError):
+            return False
+
+    def read(self, start: int) -> SampleBatch:
+        rows = slice(start, start + self.chunk)
+        labels = None if self.labels is None else torch.from_numpy(self.labels[rows])
+        images = to_chain(self.images[rows], self.value_range)
+        return SampleBatch(images=images, labels=labels, indices=torch.arange(start, start + images.shape[0]))
+
+    def write(self, start: int, refined: torch.Tensor) -> None:
+        if self.dtype == np.uint8:
+            array = to_uint8(refined)
+        else:
+            array = rescale(refined.detach().float().cpu(), CHAIN_RANGE, self.value_range).numpy().astype(self.dtype)
+        atomic_write(self._part(start), lambda temp: _save_npy(temp, array))
+
+    def finish(self) -> None:
+        """Concatenate the chunks into the output .npz (atomically) and remove them."""
+        chunks = [np.load(self._part(start), allow_pickle=False) for start in range(0, self.images.shape[0], self.chunk)]
+        arrays = dict(self.data.arrays)
+        arrays[self.data.key] = self.data.from_nchw(np.concatenate(chunks))
+        atomic_write(self.target, lambda temp: _save_npz(temp, arrays))
+        for part in self.parts.glob("*.npy"):
+            part.unlink()
+        self.parts.rmdir()
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as handle:
+        np.save(handle, array)
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def _open_job(args: argparse.Namespace) -> tuple[_Folder | _Npz, list[Any]]:
+    """The input as a job and its batch keys (lists of folder positions, or npz chunk starts)."""
+    source: Path = args.input
+    if not source.exists():
+        raise InputError(f"--input {source} does not exist")
+    if source.is_file() and source.suffix.lower() == ".npz":
+        data = read_npz_images(source, args.key, args.layout)
+        count = data.nchw.shape[0]
+        labels = None if args.labels is None else read_label_file(args.labels, count=count, key=args.labels_key)
+        value_range = None if args.value_range is None else (args.value_range[0], args.value_range[1])
+        return _Npz(source, args.output, data, labels, value_range, args.batch_size), list(range(0, count, args.batch_size))
+    if not source.is_dir():
+        raise InputError(f"--input must be a folder of images or an .npz file, got {source}")
+    if args.output.resolve() == source.resolve():
+        raise InputError("--output must differ from the input folder (outputs keep the input file names)")
+    names = list_images(source)
+    labels = None
+    if args.labels is not None:
+        labels = read_label_file(args.labels, names=[n.as_posix() for n in names], count=len(names), key=args.labels_key)
+    positions = list(range(len(names)))
+    return _Folder(source, args.output, names, labels, args.jpeg_quality), [positions[i : i + args.batch_size] for i in range(0, len(names), args.batch_size)]
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.batch_size < 1:
+        raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if not 1 <= args.jpeg_quality <= 100:
+        raise InputError(f"--jpeg-quality must lie in [1, 100], got {args.jpeg_quality}")
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    job, keys = _open_job(args)
+    refiner = get_registry().create("refiner", args.refiner, **_refiner_options(args, device))
+    chain = Chain(None, refiners=[refiner], batch_size=args.batch_size)
+    chain.setup(DEFAULTS.seed)
+    _check_manifest(args.output, {
+        "format": MANIFEST_FORMAT,
+        "refiner": refiner.describe(),
+        "classifier": args.classifier,
+        "input": str(args.input.resolve()),
+        "labels": None if args.labels is None else str(args.labels.resolve()),
+    })
+    if job.finished():
+        print(f"{job.target} is already complete; nothing to do")
+        return 0
+    pending = [key for key in keys if not job.is_done(key)]
+    if pending:
+        # Standalone fitting (BIGRoC: the debias offsets) sees every input, done or not, so a resumed run fits the same.
+        refiner.fit_standalone(job.read(key) for key in keys)
+    total = job.count
+    todo = sum(job.size(key) for key in pending)
+    bar = tqdm(total=total, initial=total - todo, unit="image", desc=f"refine ({args.refiner})", disable=args.no_progress)
+    for key in pending:
+        batch = job.read(key)
+        job.write(key, chain.refine(batch).images)
+        bar.update(len(batch))
+    bar.close()
+    job.finish()
+    print(f"refined {todo} of {total} images ({total - todo} written by an earlier run) -> {job.target}")
+    return 0
