@@ -36,7 +36,7 @@ from ..classifier_files import load_classifier
 from ..defaults import DEFAULTS
 from ..errors import InputError
 from ..image_files import NpzImages, list_images, read_image, read_label_file, read_npz_images, to_chain, to_uint8, write_image
-from ..io import atomic_write, atomic_write_json
+from ..io import atomic_write_bytes, atomic_write_json, npz_bytes
 from ..ranges import CHAIN_RANGE, rescale
 from ..registry import get_registry
 from .specs import parse_options
@@ -186,7 +186,7 @@ class _Npz:
 
     def _part(self, start: int) -> Path:
         stop = min(start + self.chunk, self.images.shape[0])
-        return self.parts / f"{start:010d}-{stop:010d}.npy"
+        return self.parts / f"{start:010d}-{stop:010d}.npz"
 
     def finished(self) -> bool:
         """True when the assembled output exists with the input's array shape."""
@@ -201,8 +201,9 @@ class _Npz:
     def is_done(self, start: int) -> bool:
         part = self._part(start)
         try:
-            return part.is_file() and np.load(part, allow_pickle=False).shape == self.images[start : start + self.chunk].shape
-        except (OSError, ValueError):
+            with np.load(part, allow_pickle=False) as done:
+                return done["images"].shape == self.images[start : start + self.chunk].shape
+        except (OSError, ValueError, KeyError):
             return False
 
     def read(self, start: int) -> SampleBatch:
@@ -216,27 +217,20 @@ class _Npz:
             array = to_uint8(refined)
         else:
             array = rescale(refined.detach().float().cpu(), CHAIN_RANGE, self.value_range).numpy().astype(self.dtype)
-        atomic_write(self._part(start), lambda temp: _save_npy(temp, array))
+        atomic_write_bytes(self._part(start), npz_bytes({"images": array}))
 
     def finish(self) -> None:
         """Concatenate the chunks into the output .npz (atomically) and remove them."""
-        chunks = [np.load(self._part(start), allow_pickle=False) for start in range(0, self.images.shape[0], self.chunk)]
+        chunks = []
+        for start in range(0, self.count, self.chunk):
+            with np.load(self._part(start), allow_pickle=False) as done:
+                chunks.append(done["images"])
         arrays = dict(self.data.arrays)
         arrays[self.data.key] = self.data.from_nchw(np.concatenate(chunks))
-        atomic_write(self.target, lambda temp: _save_npz(temp, arrays))
-        for part in self.parts.glob("*.npy"):
+        atomic_write_bytes(self.target, npz_bytes(arrays))
+        for part in self.parts.glob("*.npz"):
             part.unlink()
         self.parts.rmdir()
-
-
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    with open(path, "wb") as handle:
-        np.save(handle, array)
-
-
-def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    with open(path, "wb") as handle:
-        np.savez(handle, **arrays)
 
 
 # --- the run -------------------------------------------------------------------------------------
