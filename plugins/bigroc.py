@@ -43,7 +43,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -597,3 +597,50 @@ def _checked_images(images: object, value_range: ValueRange | None, name: str) -
 @hookimpl
 def gan_postproc_register_refiners() -> list[type[Refiner]]:
     return [BIGRoC]
+
+
+def _floor(refiner: BIGRoC, classifier: Classifier, pseudo: bool) -> Callable[[SampleBatch, RunReport], None]:
+    """The classifier passes BIGRoC cannot avoid: a forward pass for pseudo labels, then T forward+backward passes."""
+
+    def floor(batch: SampleBatch, report: RunReport) -> None:
+        x = batch.images.detach().to(_device_of(classifier))
+        if pseudo:
+            with torch.no_grad():
+                classifier(x)
+        with torch.enable_grad():
+            for _ in range(refiner.steps):
+                x = x.detach().requires_grad_(True)
+                torch.autograd.grad(classifier(x).sum(), x)
+
+    return floor
+
+
+@hookimpl
+def gan_postproc_benchmark_setups(context: BenchmarkContext) -> list[BenchmarkSetup]:
+    """BIGRoC_PL on the unconditional digits GAN and BIGRoC_GT on the conditional one, guided by the
+    shipped robust classifier (never by the measuring feature network)."""
+    classifier = context.models.get("robust_classifier")
+    if context.dataset != "digits" or classifier is None:
+        return []
+    samples = DEFAULTS.bigroc_debias_samples_quick if context.quick else DEFAULTS.bigroc_debias_samples
+    pl = BIGRoC(classifier, eps=DEFAULTS.bigroc_digits_eps_pl, debias_samples=samples)
+    rows = [
+        BenchmarkSetup(
+            "bigroc_pl",
+            refiners=[pl],
+            floor=_floor(pl, classifier, pseudo=True),
+            note=f"BIGRoC_PL: L2 eps {pl.eps:g} in [-1, 1] units, T={pl.steps}, debiased pseudo labels ({samples} images)",
+        )
+    ]
+    if context.conditional_adapter is not None:
+        gt = BIGRoC(classifier, eps=DEFAULTS.bigroc_digits_eps_gt)
+        rows.append(
+            BenchmarkSetup(
+                "bigroc_gt",
+                refiners=[gt],
+                conditional=True,
+                floor=_floor(gt, classifier, pseudo=False),
+                note=f"BIGRoC_GT: L2 eps {gt.eps:g} in [-1, 1] units, T={gt.steps}, the generator's labels",
+            )
+        )
+    return rows

@@ -404,3 +404,28 @@ def test_describe_names_every_setting():
     assert described["name"] == "bigroc" and described["eps"] == 2.0 and described["eps_range"] == [0.0, 1.0]
     assert described["step_size"] == pytest.approx(1.0) and described["norm"] == "l2" and described["debias"] is True
     assert math.isfinite(described["step_size"])
+
+
+# --- benchmark rows ---------------------------------------------------------------------------
+
+
+def test_benchmark_rows_for_digits_suites_run_and_have_a_floor():
+    from gan_postproc.bench.setups import BenchmarkContext
+    from gan_postproc.chain import RunReport
+    from gan_postproc.plugins import bigroc as plugin
+
+    classifier = tiny_classifier(3)
+    context = BenchmarkContext(
+        suite="demo", dataset="digits", adapter=TorchAdapter(TinyImageGenerator()),
+        conditional_adapter=TorchAdapter(TinyImageGenerator(num_classes=3), num_classes=3),
+        real_data=lambda n, seed: images_in_range(n, seed), models={"robust_classifier": classifier}, quick=True,
+    )
+    rows = {row.name: row for row in plugin.gan_postproc_benchmark_setups(context=context)}
+    assert sorted(rows) == ["bigroc_gt", "bigroc_pl"] and rows["bigroc_gt"].conditional and not rows["bigroc_pl"].conditional
+    for row in rows.values():
+        adapter = context.conditional_adapter if row.conditional else context.adapter
+        batch = Chain(adapter, row.sampler, row.refiners).sample(8, seed=0)
+        assert batch.images.shape == (8, 1, 4, 4)
+        row.floor(batch, RunReport())
+    toy = BenchmarkContext(suite="toy2d", dataset="25gaussians", adapter=context.adapter, conditional_adapter=None, real_data=context.real_data)
+    assert plugin.gan_postproc_benchmark_setups(context=toy) == []

@@ -42,6 +42,13 @@ class Defaults:
     bigroc_norm: str = "l2"
     #: BIGRoC_PL: generated images used to estimate the logit debiasing offsets (Section 3's validation set).
     bigroc_debias_samples: int = 5000
+    #: BIGRoC_PL in the quick demo: fewer images for the debias estimate.
+    bigroc_debias_samples_quick: int = 1000
+    #: BIGRoC on the shipped digits GANs (demo and ``bench digits``): L2 eps in [-1, 1] units for
+    #: BIGRoC_PL (unconditional GAN) and BIGRoC_GT (conditional GAN), chosen from the eps curve of
+    #: ``gan-postproc bench bigroc`` (see README, BIGRoC).
+    bigroc_digits_eps_pl: float = 1.0
+    bigroc_digits_eps_gt: float = 1.0
 
     # -- metrics (gan_postproc.metrics) --
     #: Samples per forward pass when a metric runs a feature network or classifier.
