@@ -47,8 +47,8 @@ class Defaults:
     #: BIGRoC on the shipped digits GANs (demo and ``bench digits``): L2 eps in [-1, 1] units for
     #: BIGRoC_PL (unconditional GAN) and BIGRoC_GT (conditional GAN), chosen from the eps curve of
     #: ``gan-postproc bench bigroc`` (see README, BIGRoC).
-    bigroc_digits_eps_pl: float = 1.0
-    bigroc_digits_eps_gt: float = 1.0
+    bigroc_digits_eps_pl: float = 0.75
+    bigroc_digits_eps_gt: float = 0.5
 
     # -- metrics (gan_postproc.metrics) --
     #: Samples per forward pass when a metric runs a feature network or classifier.
