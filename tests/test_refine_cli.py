@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +44,25 @@ def image_folder(tmp_path: Path) -> Path:
 def refine_args(classifier_file: Path, source: Path, output: Path, *extra: str) -> list[str]:
     return ["refine", "--refiner", "bigroc", "--classifier", str(classifier_file), "--eps", "2.0",
             "--input", str(source), "--output", str(output), "--batch-size", "4", "--no-progress", *extra]
+
+
+@contextlib.contextmanager
+def interrupted_after(job_class: type, writes: int) -> Iterator[None]:
+    """Make ``job_class.write`` raise KeyboardInterrupt (Ctrl-C) after ``writes`` successful writes."""
+    original = job_class.write
+    done = {"writes": 0}
+
+    def write(self, key, refined):
+        if done["writes"] == writes:
+            raise KeyboardInterrupt
+        done["writes"] += 1
+        original(self, key, refined)
+
+    job_class.write = write
+    try:
+        yield
+    finally:
+        job_class.write = original
 
 
 def folder_pixels(root: Path) -> dict[str, np.ndarray]:
@@ -113,23 +134,13 @@ def test_refining_a_folder_keeps_names_and_stays_near_the_inputs(tmp_path, class
     assert manifest["refiner"]["name"] == "bigroc" and manifest["refiner"]["eps"] == 2.0
 
 
-def test_an_interrupted_folder_run_resumes_to_the_same_result(tmp_path, classifier_file, image_folder, monkeypatch, capsys):
+def test_an_interrupted_folder_run_resumes_to_the_same_result(tmp_path, classifier_file, image_folder, capsys):
     complete = tmp_path / "complete"
     assert main(refine_args(classifier_file, image_folder, complete)) == 0
     interrupted = tmp_path / "interrupted"
-    original_write = refine_command._Folder.write
-    calls = {"n": 0}
-
-    def write_then_stop(self, positions, refined):
-        if calls["n"] == 1:
-            raise KeyboardInterrupt
-        calls["n"] += 1
-        original_write(self, positions, refined)
-
-    monkeypatch.setattr(refine_command._Folder, "write", write_then_stop)
-    assert main(refine_args(classifier_file, image_folder, interrupted)) == 130
+    with interrupted_after(refine_command._Folder, writes=1):
+        assert main(refine_args(classifier_file, image_folder, interrupted)) == 130
     assert len(folder_pixels(interrupted)) == 4  # the first batch only, every file whole
-    monkeypatch.setattr(refine_command._Folder, "write", original_write)
     capsys.readouterr()
     assert main(refine_args(classifier_file, image_folder, interrupted)) == 0
     assert "refined 5 of 9 images (4 written by an earlier run)" in capsys.readouterr().out
@@ -148,7 +159,7 @@ def test_a_corrupt_output_file_is_redone(tmp_path, classifier_file, image_folder
     assert read_image(out / "img1.png").shape == (1, 8, 8)
 
 
-def test_refining_an_npz_keeps_its_other_arrays_and_resumes(tmp_path, classifier_file, monkeypatch):
+def test_refining_an_npz_keeps_its_other_arrays_and_resumes(tmp_path, classifier_file):
     rng = np.random.default_rng(1)
     images = rng.integers(0, 256, (10, 8, 8, 1), dtype=np.uint8)  # NHWC
     source = tmp_path / "samples.npz"
@@ -163,20 +174,10 @@ def test_refining_an_npz_keeps_its_other_arrays_and_resumes(tmp_path, classifier
         assert np.array_equal(done["seeds"], np.arange(10))
         assert not np.array_equal(done["images"], images)
         reference = done["images"]
-    original_write = refine_command._Npz.write
-    calls = {"n": 0}
-
-    def write_then_stop(self, start, refined):
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        calls["n"] += 1
-        original_write(self, start, refined)
-
-    monkeypatch.setattr(refine_command._Npz, "write", write_then_stop)
     resumed_dir = tmp_path / "resumed"
-    assert main(refine_args(classifier_file, source, resumed_dir, "--labels", str(labels))) == 130
+    with interrupted_after(refine_command._Npz, writes=2):
+        assert main(refine_args(classifier_file, source, resumed_dir, "--labels", str(labels))) == 130
     assert not (resumed_dir / "samples.npz").exists()
-    monkeypatch.setattr(refine_command._Npz, "write", original_write)
     assert main(refine_args(classifier_file, source, resumed_dir, "--labels", str(labels))) == 0
     with np.load(resumed_dir / "samples.npz") as done:
         assert np.array_equal(done["images"], reference)
