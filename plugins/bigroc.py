@@ -50,7 +50,7 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from gan_postproc import hookimpl, rng
@@ -249,8 +249,6 @@ class LogitDebias:
                 stored = json.loads(path.read_text(encoding="utf-8"))
                 fmt, offsets, num_samples = stored.get("format"), torch.tensor(stored["offsets"], dtype=torch.float32), stored["num_samples"]
             elif path.suffix == ".safetensors":
-                from safetensors import safe_open
-
                 with safe_open(str(path), framework="pt") as handle:
                     metadata = handle.metadata() or {}
                 offsets = load_file(str(path))["offsets"]
