@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -429,3 +430,21 @@ def test_benchmark_rows_for_digits_suites_run_and_have_a_floor():
         row.floor(batch, RunReport())
     toy = BenchmarkContext(suite="toy2d", dataset="25gaussians", adapter=context.adapter, conditional_adapter=None, real_data=context.real_data)
     assert plugin.gan_postproc_benchmark_setups(context=toy) == []
+
+
+def test_refines_diffusers_outputs_through_the_postprocessor():
+    from gan_postproc.integrations.diffusers_pipeline import DiffusersPostprocessor
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Softplus(), nn.Flatten(), nn.Linear(4 * 8 * 8, 5))
+    classifier = Classifier(net, 5, input_range=(0, 1))
+    images = np.random.default_rng(0).uniform(0.1, 0.9, (4, 8, 8, 3)).astype(np.float32)  # output_type="np": NHWC in [0, 1]
+    post = DiffusersPostprocessor([BIGRoC(classifier, eps=0.2, eps_range=(0, 1))])
+    refined = post(images, labels=[0, 1, 2, 3])  # e.g. DiT's class_labels: BIGRoC_GT
+    assert refined.shape == images.shape and refined.dtype == np.float32
+    moved = np.sqrt(((refined - images) ** 2).reshape(4, -1).sum(1))
+    assert bool((moved <= 0.2 + 1e-5).all()) and bool((moved > 0.1).all())
+    with torch.no_grad():
+        before = F.softmax(classifier(torch.from_numpy(images).permute(0, 3, 1, 2) * 2 - 1), 1)[torch.arange(4), torch.arange(4)]
+        after = F.softmax(classifier(torch.from_numpy(refined).permute(0, 3, 1, 2) * 2 - 1), 1)[torch.arange(4), torch.arange(4)]
+    assert bool((after > before).all())

@@ -98,7 +98,7 @@ class Chain:
 
         chain = Chain(TorchAdapter(G, discriminator=D, discriminator_output="logit"),
                       sampler=registry.create("sampler", "drs"),
-                      refiners=[BIGRoC(classifier=robust)])
+                      refiners=[BIGRoC(classifier=robust, eps=0.5)])
         batch = chain.sample(1000, seed=0)   # batch.images: [1000, C, H, W] in [-1, 1]
     """
 

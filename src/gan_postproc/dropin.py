@@ -111,7 +111,7 @@ def dropin(
 
     Example::
 
-        G = dropin(G, refiners=[BIGRoC(classifier=robust)], num_classes=10)
+        G = dropin(G, refiners=[BIGRoC(classifier=robust, eps=0.5)], num_classes=10)
         x = G(z, y)   # same call as before, refined samples
     """
     if isinstance(generator_or_chain, Chain):
