@@ -1,4 +1,4 @@
-"""L2 projected gradient ascent in a ball around images (the PGD attack of Madry et al.).
+"""Projected gradient ascent in an L2 or L-inf ball around images (the PGD attack of Madry et al.).
 
 Madry, Makelov, Schmidt, Tsipras, Vladu, "Towards Deep Learning Models
 Resistant to Adversarial Attacks" (ICLR 2018), Section 2: the inner
@@ -10,18 +10,29 @@ normalised gradient,
 
 projecting the total perturbation ``x - x0`` onto the L2 ball of radius
 ``eps`` around the ORIGINAL image ``x0`` and clamping to the valid value range.
+For the L-inf ball each step moves along the gradient's sign and the
+projection clips every coordinate of ``x - x0`` to ``[-eps, eps]``.
+
+Used for adversarial training (untargeted: maximise the cross-entropy) and by
+BIGRoC (targeted: maximise ``log p(y | x)``, ``gan_postproc.plugins.bigroc``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import torch
 
 from ..ranges import CHAIN_RANGE, clamp_to
+from ..errors import InputError
 from ..validation import ValueRange, check_count, check_positive
 
-__all__ = ["project_l2_ball", "random_l2_start", "pgd_l2"]
+__all__ = ["NORMS", "project_l2_ball", "project_linf_ball", "random_l2_start", "pgd", "pgd_l2"]
+
+Norm = Literal["l2", "linf"]
+#: The threat models :func:`pgd` supports.
+NORMS: tuple[str, ...] = ("l2", "linf")
 
 #: Added to gradient norms so a zero gradient gives a zero step, not NaN.
 _NORM_EPS = 1e-10
@@ -38,6 +49,11 @@ def project_l2_ball(delta: torch.Tensor, eps: float) -> torch.Tensor:
     return delta * torch.clamp(eps / (norm + _NORM_EPS), max=1.0)
 
 
+def project_linf_ball(delta: torch.Tensor, eps: float) -> torch.Tensor:
+    """Clip every coordinate of ``delta`` to ``[-eps, eps]`` (the L-inf ball of radius ``eps``)."""
+    return delta.clamp(-eps, eps)
+
+
 def random_l2_start(images: torch.Tensor, eps: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """A perturbation drawn uniformly from the L2 ball of radius ``eps``, one per sample (Madry's random start).
 
@@ -52,6 +68,55 @@ def random_l2_start(images: torch.Tensor, eps: float, generator: torch.Generator
     return direction * radius.view(-1, *([1] * (images.dim() - 1)))
 
 
+def pgd(
+    objective: Callable[[torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    *,
+    eps: float,
+    steps: int,
+    step_size: float,
+    norm: Norm = "l2",
+    value_range: ValueRange | None = CHAIN_RANGE,
+    start: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Maximise a per-sample objective by projected gradient ascent in the ``norm`` ball around ``images``.
+
+    Args:
+        objective: ``x [N, ...] -> [N]`` values to maximise (e.g. the
+            per-sample cross-entropy for an untargeted attack). Samples must
+            not interact (the gradient of the sum is taken), so each sample's
+            result is independent of the batch it is in.
+        images: ``[N, ...]`` float, the ball centres ``x0`` (in ``value_range``).
+        eps: radius of the ball, in the units of ``value_range``.
+        steps: number of gradient steps.
+        step_size: length ``a`` of each step: ``a * g / (||g||_2 + 1e-10)``
+            for ``"l2"``, ``a * sign(g)`` for ``"linf"``.
+        norm: the threat model, ``"l2"`` or ``"linf"``.
+        value_range: valid range to clamp to; ``None`` for unbounded data.
+        start: initial perturbation (e.g. :func:`random_l2_start`); zero if ``None``.
+
+    Returns:
+        ``[N, ...]`` detached images with ``||x - x0|| <= eps`` per sample (in
+        ``norm``), inside ``value_range``.
+    """
+    eps = check_positive(eps, "eps")
+    steps = check_count(steps, "steps")
+    step_size = check_positive(step_size, "step_size")
+    if norm not in NORMS:
+        raise InputError(f"norm must be one of {list(NORMS)}, got {norm!r}")
+    project = project_l2_ball if norm == "l2" else project_linf_ball
+    x0 = images.detach()
+    x = x0 if start is None else clamp_to(x0 + project(start.to(x0), eps), value_range)
+    with torch.enable_grad():
+        for _ in range(steps):
+            x = x.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(objective(x).sum(), x)
+            direction = grad / (_per_sample_norm(grad) + _NORM_EPS) if norm == "l2" else grad.sign()
+            x = x.detach() + step_size * direction
+            x = clamp_to(x0 + project(x - x0, eps), value_range)
+    return x.detach()
+
+
 def pgd_l2(
     objective: Callable[[torch.Tensor], torch.Tensor],
     images: torch.Tensor,
@@ -62,31 +127,5 @@ def pgd_l2(
     value_range: ValueRange | None = CHAIN_RANGE,
     start: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Maximise a per-sample objective by projected gradient ascent in the L2 ball around ``images``.
-
-    Args:
-        objective: ``x [N, ...] -> [N]`` values to maximise (e.g. the
-            per-sample cross-entropy for an untargeted attack).
-        images: ``[N, ...]`` float, the ball centres ``x0`` (in ``value_range``).
-        eps: radius of the ball, in the units of ``value_range``.
-        steps: number of gradient steps.
-        step_size: length ``a`` of each normalised step.
-        value_range: valid range to clamp to; ``None`` for unbounded data.
-        start: initial perturbation (e.g. :func:`random_l2_start`); zero if ``None``.
-
-    Returns:
-        ``[N, ...]`` detached images with ``||x - x0||_2 <= eps`` per sample,
-        inside ``value_range``.
-    """
-    eps = check_positive(eps, "eps")
-    steps = check_count(steps, "steps")
-    step_size = check_positive(step_size, "step_size")
-    x0 = images.detach()
-    x = x0 if start is None else clamp_to(x0 + project_l2_ball(start.to(x0), eps), value_range)
-    with torch.enable_grad():
-        for _ in range(steps):
-            x = x.detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(objective(x).sum(), x)
-            x = x.detach() + step_size * grad / (_per_sample_norm(grad) + _NORM_EPS)
-            x = clamp_to(x0 + project_l2_ball(x - x0, eps), value_range)
-    return x.detach()
+    """:func:`pgd` in the L2 ball (Madry et al.'s L2 attack)."""
+    return pgd(objective, images, eps=eps, steps=steps, step_size=step_size, norm="l2", value_range=value_range, start=start)
