@@ -64,6 +64,7 @@ from gan_postproc.io import atomic_write, atomic_write_json
 from gan_postproc.ranges import CHAIN_RANGE, clamp_to, rescale
 from gan_postproc.refiner import Refiner
 from gan_postproc.scoring import Classifier
+from gan_postproc.training.pgd import NORMS, Norm, pgd
 from gan_postproc.validation import (
     ValueRange,
     check_count,
@@ -74,33 +75,16 @@ from gan_postproc.validation import (
     check_tensor,
 )
 
-__all__ = ["BIGRoC", "LogitDebias", "targeted_pgd", "project_to_ball", "NORMS", "LABEL_MODES"]
+__all__ = ["BIGRoC", "LogitDebias", "targeted_pgd", "LABEL_MODES"]
 
-Norm = Literal["l2", "linf"]
 LabelMode = Literal["auto", "given", "pseudo"]
-#: Threat models: the L2 ball (the paper's choice) and the L-inf ball (ablation, Appendix D.1).
-NORMS: tuple[str, ...] = ("l2", "linf")
 #: Where target labels come from: ``"auto"`` (the batch's labels if it has any, else pseudo
 #: labels), ``"given"`` (the batch's labels, required) or ``"pseudo"`` (always pseudo labels).
 LABEL_MODES: tuple[str, ...] = ("auto", "given", "pseudo")
-#: Added to per-sample gradient norms, as in the reference code, so a zero gradient gives a zero step.
-_NORM_EPS = 1e-10
 #: Format tag written into saved debiasing offsets.
 DEBIAS_FORMAT = "gan_postproc.bigroc_debias/1"
 #: The constant ``a`` of Section 3 (``d_c = a - E[logit_c]``; "WLOG, a = 1").
 DEBIAS_A = 1.0
-
-
-def _per_sample_norm(x: torch.Tensor) -> torch.Tensor:
-    """L2 norm of each sample of ``x`` ``[N, ...]``, shaped ``[N, 1, ..., 1]`` to broadcast."""
-    return x.flatten(1).norm(dim=1).view(-1, *([1] * (x.dim() - 1)))
-
-
-def project_to_ball(delta: torch.Tensor, eps: float, norm: Norm) -> torch.Tensor:
-    """``Pi_eps``: the closest point to each sample of ``delta`` ``[N, ...]`` inside its ``norm`` ball of radius ``eps``."""
-    if norm == "l2":
-        return delta * torch.clamp(eps / (_per_sample_norm(delta) + _NORM_EPS), max=1.0)
-    return delta.clamp(-eps, eps)
 
 
 def _autocast(device: torch.device, enabled: bool) -> torch.autocast:
@@ -123,11 +107,14 @@ def targeted_pgd(
     """Algorithm 1 of BIGRoC: targeted PGD raising ``p(labels | x)`` inside the ``eps``-ball around ``images``.
 
     Each step moves along ``g = grad_x log p(y | x) = -grad_x CE(f(x), y)``,
-    normalised per sample (``"l2"``: ``g / (||g||_2 + 1e-10)``) or by sign
-    (``"linf"``); the total perturbation is then projected onto the ball of
-    radius ``eps`` around the original ``images`` and the result clamped to
-    ``value_range``. No random start. Every sample is refined independently
-    of the others (the loss is summed), so results do not depend on batching.
+    normalised per sample (``"l2"``: ``g / (||g||_2 + 1e-10)``, as in the
+    reference code) or by sign (``"linf"``); the total perturbation is then
+    projected onto the ball of radius ``eps`` around the original ``images``
+    and the result clamped to ``value_range``. No random start. The projected
+    ascent itself is the project's one PGD, :func:`gan_postproc.training.pgd.pgd`
+    (also behind adversarial training); here its objective is the targeted
+    ``log p(y | x)``. Every sample is refined independently of the others, so
+    results do not depend on batching.
 
     Args:
         classifier: the (robust) classifier, fed chain-convention images.
@@ -149,19 +136,14 @@ def targeted_pgd(
     step_size = DEFAULTS.bigroc_step_ratio * eps / steps if step_size is None else check_positive(step_size, "step_size")
     norm = _choice(norm, "norm", NORMS)
     labels = check_labels(labels, "labels", num_classes=classifier.num_classes, n=images.shape[0])
-    x0 = images.detach()
-    x = x0
-    with torch.enable_grad():
-        for _ in range(steps):
-            x = x.detach().requires_grad_(True)
-            with _autocast(x.device, autocast):
-                logits = classifier(x)
-            log_likelihood = -F.cross_entropy(logits.float(), labels, reduction="sum")
-            (grad,) = torch.autograd.grad(log_likelihood, x)
-            direction = grad / (_per_sample_norm(grad) + _NORM_EPS) if norm == "l2" else grad.sign()
-            x = x.detach() + step_size * direction
-            x = clamp_to(x0 + project_to_ball(x - x0, eps, norm), value_range)
-    return x.detach()
+
+    def log_likelihood(x: torch.Tensor) -> torch.Tensor:
+        """``[N]`` log p(labels | x): Algorithm 1's targeted objective (minus the cross-entropy)."""
+        with _autocast(x.device, autocast):
+            logits = classifier(x)
+        return -F.cross_entropy(logits.float(), labels, reduction="none")
+
+    return pgd(log_likelihood, images, eps=eps, steps=steps, step_size=step_size, norm=norm, value_range=value_range)
 
 
 # --- debiasing (Section 3, Eq. 2) ------------------------------------------------

@@ -14,7 +14,8 @@ from torch import nn
 
 from gan_postproc import Chain, Classifier, SampleBatch, TorchAdapter, dropin, get_registry
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError, MissingModelError
-from gan_postproc.plugins.bigroc import BIGRoC, LogitDebias, project_to_ball, targeted_pgd
+from gan_postproc.plugins.bigroc import BIGRoC, LogitDebias, targeted_pgd
+from gan_postproc.training.pgd import project_l2_ball, project_linf_ball
 
 torch.set_num_threads(1)
 
@@ -83,8 +84,8 @@ def test_the_perturbation_never_leaves_the_ball_or_the_value_range(seed, n, eps,
 
 def test_projection_is_the_identity_inside_the_ball_and_scales_onto_its_surface():
     delta = torch.tensor([[3.0, 4.0], [0.3, 0.4]])
-    assert torch.allclose(project_to_ball(delta, 1.0, "l2"), torch.tensor([[0.6, 0.8], [0.3, 0.4]]))
-    assert torch.equal(project_to_ball(delta, 0.35, "linf"), torch.tensor([[0.35, 0.35], [0.3, 0.35]]))
+    assert torch.allclose(project_l2_ball(delta, 1.0), torch.tensor([[0.6, 0.8], [0.3, 0.4]]))
+    assert torch.equal(project_linf_ball(delta, 0.35), torch.tensor([[0.35, 0.35], [0.3, 0.35]]))
 
 
 def reference_targeted_pgd_l2(model: nn.Module, x0: torch.Tensor, y: int, eps: float, steps: int, alpha: float) -> torch.Tensor:
