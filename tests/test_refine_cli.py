@@ -98,7 +98,7 @@ def test_classifier_files_that_say_nothing_or_lie_are_refused(tmp_path, classifi
     lying = tmp_path / "lying.safetensors"
     spec["config"]["width"] = 16
     save_file(load_file(str(classifier_file)), str(lying), metadata={"gan_postproc.classifier": json.dumps(spec)})
-    with pytest.raises(CheckpointError, match="does not fit its declared architecture"):
+    with pytest.raises(CheckpointError, match="does not fit ConvClassifier: shape mismatches"):
         load_classifier(lying)
     with pytest.raises(InputError, match="no shipped classifier named 'cifar-robust'"):
         load_classifier("cifar-robust")

@@ -45,6 +45,8 @@ from torch import nn
 
 from .errors import CheckpointError, InputError, InputTypeError, UnsafeCheckpointError
 from .io import atomic_write
+from .models.assets import load_state_dict_strict
+from .models.digits import DigitsClassifier, digits_classifier
 from .ranges import CHAIN_RANGE
 from .scoring import Classifier
 from .validation import ValueRange, check_count
@@ -108,32 +110,17 @@ class ConvClassifier(nn.Module):
         return self.head(self.body(x))
 
 
-def _digits_architecture(**config: Any) -> nn.Module:
-    from .models.digits import DigitsClassifier
-
-    return DigitsClassifier(**config)
-
-
 #: Architectures a classifier file may name: name -> ``(**config) -> nn.Module``.
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "ConvClassifier": ConvClassifier,
-    "DigitsClassifier": _digits_architecture,
+    "DigitsClassifier": DigitsClassifier,
 }
-
-
-def _shipped_digits(robust: bool) -> Callable[[], Classifier]:
-    def load() -> Classifier:
-        from .models.digits import digits_classifier
-
-        return digits_classifier(robust=robust)
-
-    return load
 
 
 #: Classifiers shipped with the package, by the name the CLI accepts.
 SHIPPED_CLASSIFIERS: dict[str, Callable[[], Classifier]] = {
-    "digits-robust": _shipped_digits(robust=True),
-    "digits": _shipped_digits(robust=False),
+    "digits-robust": lambda: digits_classifier(robust=True),
+    "digits": lambda: digits_classifier(robust=False),
 }
 
 
@@ -211,19 +198,6 @@ def read_classifier_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
     return spec
 
 
-def _load_state_strict(module: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    mismatched = sorted(k for k in set(expected) & set(state) if tuple(state[k].shape) != tuple(expected[k].shape))
-    if missing or unexpected or mismatched:
-        raise CheckpointError(
-            f"{source} does not fit its declared architecture {type(module).__name__}: missing {missing[:5]}, "
-            f"unexpected {unexpected[:5]}, shape mismatches {mismatched[:5]}; the description and the weights disagree"
-        )
-    module.load_state_dict(dict(state), strict=True)
-
-
 def _from_file(path: Path) -> Classifier:
     spec = read_classifier_spec(path)
     name = spec.get("architecture")
@@ -237,7 +211,7 @@ def _from_file(path: Path) -> Classifier:
         state = load_file(str(path), device="cpu")
     except (SafetensorError, OSError) as error:
         raise CheckpointError(f"cannot read the tensors of {path} ({error}); the file is truncated or corrupted") from error
-    _load_state_strict(module, state, str(path))
+    load_state_dict_strict(module, state, str(path))
     input_range = spec.get("input_range")
     input_size = spec.get("input_size")
     return Classifier(
