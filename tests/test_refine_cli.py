@@ -104,6 +104,15 @@ def test_classifier_files_that_say_nothing_or_lie_are_refused(tmp_path, classifi
         load_classifier("cifar-robust")
 
 
+def test_shipped_classifiers_load_by_name():
+    from gan_postproc.models.digits import digits_classifier
+
+    x = torch.rand(3, 1, 8, 8) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(load_classifier("digits-robust")(x), digits_classifier(robust=True)(x))
+        torch.testing.assert_close(load_classifier("digits")(x), digits_classifier(robust=False)(x))
+
+
 def test_pickles_load_only_with_an_explicit_opt_in(tmp_path):
     torch.manual_seed(0)
     net = ConvClassifier(**CONFIG)
