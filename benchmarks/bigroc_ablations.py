@@ -46,7 +46,7 @@ CHUNK = 1000
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, default=2000, help="generated samples per seed and generator (default 2000)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="sampling seeds (default 0 1)")
-    parser.add_argument("--eps", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0], help="eps grid of the trade-off curve, [-1, 1] units")
+    parser.add_argument("--eps", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0, 1.5, 2.0], help="eps grid of the trade-off curve, [-1, 1] units")
     parser.add_argument("--steps", type=int, nargs="+", default=[1, 3, 7, 20], help="step counts of the steps ablation")
     parser.add_argument("--out", type=Path, default=Path("runs/bigroc"), help="folder for the plot and the JSON result (default runs/bigroc)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1; see ENV notes on small models)")

@@ -48,7 +48,7 @@ class Defaults:
     #: BIGRoC_PL (unconditional GAN) and BIGRoC_GT (conditional GAN), chosen from the eps curve of
     #: ``gan-postproc bench bigroc`` (see README, BIGRoC).
     bigroc_digits_eps_pl: float = 0.75
-    bigroc_digits_eps_gt: float = 0.5
+    bigroc_digits_eps_gt: float = 0.75
 
     # -- metrics (gan_postproc.metrics) --
     #: Samples per forward pass when a metric runs a feature network or classifier.
