@@ -6,12 +6,12 @@ model), Figure 4 (the eps trade-off: here FID, precision and recall against
 eps, saved as a plot) and Section 3 / Appendix G (pseudo-label debiasing:
 class-balance KL of the pseudo labels with and without it).
 
-Every number is measured with the shipped *independent* feature network
-(:func:`gan_postproc.models.digits.digits_feature_extractor`, another
-architecture trained separately): FID and precision/recall (k-NN manifolds,
-Kynkaanniemi et al.) on its penultimate features against the real digits
-training split, and the class balance of refined samples from its own
-argmax. The guiding classifiers never measure. Results are mean and standard
+Every number is measured the way the demo and ``bench digits`` measure
+(:func:`gan_postproc.bench.contexts.digits_evaluator`): with the shipped
+*independent* feature network (another architecture, trained separately),
+FID and precision/recall on its penultimate features against the 450
+held-out test digits, and the class balance of its own predicted labels.
+The guiding classifiers never measure. Results are mean and standard
 deviation over the given seeds, each a fresh set of generated samples; BIGRoC
 is a pure function of the images, so every configuration refines the same
 generated images of a seed.
@@ -72,17 +72,10 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from gan_postproc.metrics import balance_kl, fid, prdc
-    from gan_postproc.models.digits import (
-        DIGITS_NUM_CLASSES,
-        digits_adapter,
-        digits_classifier,
-        digits_dataset,
-        digits_feature_extractor,
-        load_digits_feature_net,
-    )
+    from gan_postproc.bench.contexts import digits_context, digits_evaluator
+    from gan_postproc.metrics import balance_kl
+    from gan_postproc.models.digits import DIGITS_IMAGE_SHAPE, DIGITS_NUM_CLASSES
     from gan_postproc.plugins.bigroc import BIGRoC
-    from gan_postproc.scoring import Classifier
 
     torch.set_num_threads(args.threads)
     n, seeds = args.n, list(args.seeds)
@@ -92,16 +85,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     eps_pl, eps_gt = DEFAULTS.bigroc_digits_eps_pl, DEFAULTS.bigroc_digits_eps_gt
     started = time.perf_counter()
 
-    unconditional = digits_adapter(conditional=False, classifier=None)
-    conditional = digits_adapter(conditional=True, classifier=None)
-    robust, normal = digits_classifier(robust=True), digits_classifier(robust=False)
-    features = digits_feature_extractor()
-    judge = Classifier(load_digits_feature_net(), DIGITS_NUM_CLASSES)  # independent labels for the balance KL
-    real, _ = digits_dataset("train")
-
-    classifiers = {"robust": robust, "normal": normal}
+    context = digits_context()  # the digits suite's models, as `bench digits` and the demo use them
+    unconditional, conditional = context.adapter, context.conditional_adapter
+    classifiers = {"robust": context.models["robust_classifier"], "normal": context.models["classifier"]}
+    measure = digits_evaluator()  # the suite's measurement: independent feature network vs the test split
     settings: list[_Setting] = []
-    side = math.sqrt(float(real[0].numel()))  # an L-inf ball of radius r fits in the L2 ball of radius r * sqrt(d)
+    side = math.sqrt(float(math.prod(DIGITS_IMAGE_SHAPE)))  # an L-inf ball of radius r fits in the L2 ball of radius r * sqrt(d)
     for conditional_row, eps in ((False, eps_pl), (True, eps_gt)):
         kind = "GT" if conditional_row else "PL"
         settings.append(_Setting("main", f"BIGRoC_{kind}", conditional_row, eps=eps))
@@ -125,26 +114,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             refiners[setting.key] = BIGRoC(classifiers[setting.classifier], **setting.options)
             refiners[setting.key].setup(conditional if setting.conditional else unconditional, SETUP_SEED)
 
-    def evaluate(images: torch.Tensor) -> dict[str, float]:
-        pr = prdc(real, images, features=features)
-        with torch.no_grad():
-            judged = torch.cat([judge(part).argmax(1) for part in images.split(CHUNK)])
-        return {"fid": fid(real, images, features=features), "precision": pr["precision"], "recall": pr["recall"],
-                "balance_kl": balance_kl(judged, DIGITS_NUM_CLASSES)}
+    def evaluate(batch: SampleBatch, seed: int) -> dict[str, float]:
+        measured = measure(batch, seed)
+        return {key: float(measured[key]) for key in ("fid", "precision", "recall", "balance_kl")}
 
     measured: dict[tuple[Any, ...], list[dict[str, float]]] = {key: [] for key in refiners}
     baselines: dict[bool, list[dict[str, float]]] = {False: [], True: []}
     for seed in seeds:
         base = {flag: Chain(adapter, batch_size=CHUNK).sample(n, seed=seed) for flag, adapter in ((False, unconditional), (True, conditional))}
         for flag, batch in base.items():
-            baselines[flag].append(evaluate(batch.images))
+            baselines[flag].append(evaluate(batch, seed))
         for key, refiner in refiners.items():
             flag = key[0]
             adapter = conditional if flag else unconditional
             start = time.perf_counter()
             refined = SampleBatch.cat([refiner.refine(base[flag].select(slice(i, i + CHUNK)), adapter) for i in range(0, n, CHUNK)])
             elapsed = time.perf_counter() - start
-            result = evaluate(refined.images)
+            result = evaluate(refined, seed)
             result["ms_per_image"] = 1000.0 * elapsed / n
             if not flag:
                 result["pseudo_label_kl"] = balance_kl(refined.provenance["bigroc_target"], DIGITS_NUM_CLASSES)
@@ -171,7 +157,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     what = "BIGRoC ablations (Ganz & Elad, Tables 6-7, Appendix D.1, Figure 4, Section 3 debiasing)"
     on = (f"shipped digits GANs (unconditional: BIGRoC_PL eps {eps_pl:g}; conditional: BIGRoC_GT eps {eps_gt:g}; L2, [-1, 1] units, "
           f"T={DEFAULTS.bigroc_steps}, step 1.5 eps/T unless varied); FID / precision / recall (k={DEFAULTS.metrics_nearest_k}) on the "
-          f"independent feature net's features vs the {real.shape[0]} real training digits; balance KL from the feature net's argmax")
+          "independent feature net's features vs the 450 held-out test digits (the digits suite's measurement); balance KL of "
+          "that net's predicted labels; pseudo_label_kl of BIGRoC's own targets")
     print(describe_run(what, on, n, seeds))
     metric_columns = ["fid", "fid_std", "fid_change_pct", "precision", "recall", "balance_kl", "ms_per_image"]
     layouts = {
