@@ -203,3 +203,25 @@ def test_setup_runs_once_then_many_seeds_sample_from_the_same_fit(tiny_adapter, 
     fresh = CountingRefiner()
     Chain(tiny_adapter, refiners=[fresh], plugin_manager=bare_pm).sample(3, seed=4)
     assert fresh.setups == [4]
+
+
+def test_begin_run_is_called_once_per_run_after_setup(tiny_adapter, bare_pm):
+    class Counting(PriorSampler):
+        name = "counting"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.events: list[str] = []
+
+        def setup(self, adapter, seed):
+            self.events.append(f"setup {seed}")
+
+        def begin_run(self):
+            self.events.append("begin_run")
+
+    sampler = Counting()
+    chain = Chain(tiny_adapter, sampler, batch_size=4, plugin_manager=bare_pm)
+    chain.sample(10, seed=1)
+    chain.sample(3, seed=1)
+    list(chain.iter_indices(torch.tensor([5, 2]), seed=2))
+    assert sampler.events == ["setup 1", "begin_run", "begin_run", "begin_run"]

@@ -74,3 +74,15 @@ def test_bad_acceptance_probabilities_are_refused(tiny_adapter, bare_pm):
         Chain(tiny_adapter, NaNs(), plugin_manager=bare_pm).sample(4)
     with pytest.raises(InputError, match="max_rounds"):
         PositiveFirstCoordinate(max_rounds=0)
+
+
+def test_per_class_acceptance_can_use_the_samplers_own_classes(tiny_adapter, bare_pm):
+    class BySign(PositiveFirstCoordinate):
+        def class_labels(self, batch):
+            return (batch.latents[:, 1] > 0).long()
+
+    chain = Chain(tiny_adapter, BySign(), plugin_manager=bare_pm)
+    chain.sample(200)
+    stats = chain.sampler.stats
+    assert set(stats.acceptance_rate_per_class()) == {0, 1}
+    assert sum(stats.proposals_per_class.values()) == stats.proposals

@@ -218,6 +218,7 @@ class Chain:
 
     def _iterate(self, indices: torch.Tensor, seed: int, labels: torch.Tensor | None, progress: bool) -> Iterator[SampleBatch]:
         self._ensure_setup(seed)
+        self.sampler.begin_run()
         self.report = RunReport(seed=seed)
         self._call_hook("gan_postproc_run_start", chain=self, n=len(indices), seed=seed)
         bar = tqdm(total=len(indices), desc=self.name, unit="sample") if progress else None

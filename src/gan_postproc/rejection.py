@@ -61,6 +61,14 @@ class RejectionSampler(LatentSampler):
             probabilities in ``[0, 1]``.
         """
 
+    def class_labels(self, batch: SampleBatch) -> torch.Tensor | None:
+        """``[n]`` classes by which :attr:`stats` counts acceptances per class.
+
+        The proposals' labels by default; samplers that assign pseudo labels
+        to an unconditional generator's samples override this.
+        """
+        return batch.labels
+
     def sample(self, adapter: Adapter, request: SampleRequest) -> SampleBatch:
         n = len(request)
         pending = torch.arange(n)
@@ -74,7 +82,8 @@ class RejectionSampler(LatentSampler):
             probability = self._check_probability(probability, len(sub))
             u = sub.uniform((), "accept", self.name, round).to(probability.device)
             accept = (u < probability).cpu()
-            self.stats.record(accept, None if batch.labels is None else batch.labels.cpu())
+            classes = self.class_labels(batch)
+            self.stats.record(accept, None if classes is None else classes.cpu())
             proposals[pending] += 1
             proposed += len(sub)
             hits += int(accept.sum())

@@ -159,6 +159,14 @@ class LatentSampler(abc.ABC):
         method needs. The default does nothing.
         """
 
+    def begin_run(self) -> None:
+        """Called by the chain at the start of every run, after :meth:`setup`.
+
+        Samplers with running state (state that changes from batch to batch,
+        such as running class counts) reset it here, so that the same seed
+        gives the same run however often it is repeated. The default does nothing.
+        """
+
     @abc.abstractmethod
     def sample(self, adapter: Adapter, request: SampleRequest) -> SampleBatch:
         """Return exactly ``len(request)`` samples for ``request.indices``, in order."""
