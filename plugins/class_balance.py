@@ -29,9 +29,9 @@ trains a GAN with this signal; for a frozen generator it does two things:
 What depends on batch order: the running counts ``N`` change after every
 batch, so the label (conditional) or acceptance (unconditional) of index
 ``i`` depends on the batches that ran before it. The counts start from a
-calibration pass in :meth:`ClassBalance.setup` (``calibration_samples``
+calibration pass in :meth:`ClassBalanceSampler.setup` (``calibration_samples``
 generated at indices of their own stream) and are reset to it at the start
-of every chain run (:meth:`ClassBalance.begin_run`), so the output is
+of every chain run (:meth:`ClassBalanceSampler.begin_run`), so the output is
 deterministic for a fixed seed, batch size and order of requests.
 ``update_rate=0`` keeps the calibrated counts fixed, and then every sample
 depends on its index alone, whatever the batch size.
@@ -50,6 +50,7 @@ from gan_postproc.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import InputError
+from gan_postproc.metrics.balance import class_histogram
 from gan_postproc.plugins._classifier_loop import (
     as_proposal,
     classify,
@@ -64,19 +65,13 @@ from gan_postproc.sampler import LatentSampler, SampleRequest
 from gan_postproc.scoring import Classifier
 from gan_postproc.validation import check_count, check_positive, check_probability, check_weights
 
-__all__ = ["ClassBalance", "class_histogram"]
+__all__ = ["ClassBalanceSampler"]
 
 #: Calibration samples use global indices from here on, far from any run's indices.
 _CALIBRATION_OFFSET = 1 << 62
 
 
-def class_histogram(predicted: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Normalised histogram ``[K]`` float64 of ``[N]`` int64 class predictions."""
-    counts = torch.bincount(predicted.cpu(), minlength=num_classes).double()
-    return counts / counts.sum()
-
-
-class ClassBalance(RejectionSampler):
+class ClassBalanceSampler(RejectionSampler):
     """Class-balanced sampling from a frozen generator (CBGAN, Rangwani et al. 2021).
 
     Args:
@@ -227,7 +222,7 @@ class ClassBalance(RejectionSampler):
 
 @hookimpl
 def gan_postproc_register_samplers() -> list[type[LatentSampler]]:
-    return [ClassBalance]
+    return [ClassBalanceSampler]
 
 
 @hookimpl
@@ -239,7 +234,7 @@ def gan_postproc_benchmark_setups(context: BenchmarkContext) -> list[BenchmarkSe
     return [
         BenchmarkSetup(
             name="class_balance",
-            sampler=ClassBalance(classifier),
+            sampler=ClassBalanceSampler(classifier),
             floor=classify_proposals_floor(context.adapter, classifier),
             note="CBGAN: class-balanced acceptance towards uniform predicted classes",
         )

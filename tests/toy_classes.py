@@ -94,10 +94,3 @@ class ToyConfusedConditional(ToyConditional):
 def confused_adapter(**kwargs) -> TorchAdapter:
     return TorchAdapter(ToyConfusedConditional(), num_classes=NUM_CLASSES, **kwargs)
 
-
-def kl_to_uniform(predicted: torch.Tensor, num_classes: int = NUM_CLASSES, epsilon: float = 1e-5) -> float:
-    """CBGAN's balance measure: KL(p_hat || uniform) of predicted classes, 1e-5 added to both, natural log."""
-    p = torch.bincount(predicted.cpu(), minlength=num_classes).double()
-    p = p / p.sum() + epsilon
-    q = torch.full_like(p, 1.0 / num_classes) + epsilon
-    return float((p * (p / q).log()).sum())

@@ -153,9 +153,6 @@ class Defaults:
     #: ensemble: consecutive global sample indices that share one generator
     #: (Slim 2020 picks one generator per training batch of 125).
     ensemble_block_size: int = 128
-    #: reweight_real_samples: most entries of one block of the real x generated
-    #: distance matrix (2**24 float64 entries = 128 MiB), so 50k x 50k runs in bounded memory.
-    reweight_distance_block: int = 2**24
 
 
 DEFAULTS = Defaults()

@@ -34,8 +34,9 @@ Choices where the paper is silent or inconsistent, made deliberately:
   ``"B"`` with ``sigma_k = 0`` gives ``f = 1/2`` (every ``w`` equals ``mu_k``).
 
 The distance sums run over blocks of at most ``block`` entries of the
-real x generated distance matrix, in float64, so 50k x 50k samples need a
-bounded amount of memory (``block`` float64 entries, 128 MiB by default).
+real x generated distance matrix (``DEFAULTS.metrics_distance_block``, as
+for the metrics), in float64, so 50k x 50k samples need a bounded amount of
+memory (``block`` float64 entries, 128 MiB by default).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ Transform = Literal["A_mu", "A_sigma", "B", "C"]
 TRANSFORMS: tuple[str, ...] = ("A_mu", "A_sigma", "B", "C")
 
 
-def distance_sums(real: torch.Tensor, fake: torch.Tensor, *, block: int = DEFAULTS.reweight_distance_block) -> torch.Tensor:
+def distance_sums(real: torch.Tensor, fake: torch.Tensor, *, block: int = DEFAULTS.metrics_distance_block) -> torch.Tensor:
     """``d(r) = sum_g ||r - g||_2`` for every row ``r`` of ``real`` ``[n, D]`` over ``fake`` ``[m, D]``.
 
     Computed in float64 over blocks of at most ``block`` distance-matrix
@@ -94,7 +95,7 @@ def reweight_real_samples(
     fake_labels: torch.Tensor,
     transform: Transform = "A_mu",
     *,
-    block: int = DEFAULTS.reweight_distance_block,
+    block: int = DEFAULTS.metrics_distance_block,
 ) -> torch.Tensor:
     """Sampling probabilities of real samples by Slim (2020), Algorithm 1.
 
