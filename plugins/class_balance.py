@@ -63,6 +63,7 @@ from gan_postproc.plugins._classifier_loop import (
 from gan_postproc.rejection import RejectionSampler
 from gan_postproc.sampler import LatentSampler, SampleRequest
 from gan_postproc.scoring import Classifier
+from gan_postproc.synthetic import batch_labels
 from gan_postproc.validation import check_count, check_positive, check_probability, check_weights
 
 __all__ = ["ClassBalanceSampler"]
@@ -207,7 +208,7 @@ class ClassBalanceSampler(RejectionSampler):
         return batch, self.acceptance_by_class()[predicted.cpu()].float()
 
     def class_labels(self, batch: SampleBatch) -> torch.Tensor | None:
-        return batch.labels if batch.labels is not None else batch.provenance["pseudo_label"]
+        return batch_labels(batch)
 
     def describe(self) -> dict[str, object]:
         return {

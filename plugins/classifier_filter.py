@@ -40,6 +40,7 @@ from gan_postproc.plugins._classifier_loop import (
 from gan_postproc.rejection import RejectionSampler
 from gan_postproc.sampler import LatentSampler, SampleRequest
 from gan_postproc.scoring import Classifier
+from gan_postproc.synthetic import batch_labels
 from gan_postproc.validation import check_probability
 
 __all__ = ["ClassifierFilter", "passes_filter"]
@@ -136,7 +137,7 @@ class ClassifierFilter(RejectionSampler):
         return batch, keep.float()
 
     def class_labels(self, batch: SampleBatch) -> torch.Tensor | None:
-        return batch.labels if batch.labels is not None else batch.provenance["pseudo_label"]
+        return batch_labels(batch)
 
     def describe(self) -> dict[str, object]:
         return {"name": self.name, "threshold": self.threshold, "proposal": self.proposal.describe()}
