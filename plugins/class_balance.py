@@ -177,7 +177,8 @@ class ClassBalanceSampler(RejectionSampler):
         """Unconditional: acceptance probability ``pi_k / (M N_k)`` of a proposal of class ``k`` (``[K]`` float64)."""
         k = len(self.counts)
         target = torch.full((k,), 1.0 / k, dtype=torch.float64) if self.target is None else torch.tensor(self.target, dtype=torch.float64)
-        ratio = torch.where(self.counts > 0, target / self.counts.clamp(min=1e-300), torch.full_like(target, float("inf")))
+        unseen = torch.where(target > 0, torch.full_like(target, float("inf")), torch.zeros_like(target))
+        ratio = torch.where(self.counts > 0, target / self.counts.clamp(min=1e-300), unseen)
         bound = min(float(ratio[target > 0].max()), self.max_ratio)
         return (ratio / bound).clamp(max=1.0)
 

@@ -39,6 +39,14 @@ def test_a_non_uniform_target_is_approached(bare_pm):
     assert torch.allclose(histogram, torch.tensor(target, dtype=torch.float64), atol=0.04)
 
 
+def test_a_class_with_zero_target_is_never_kept(bare_pm):
+    sampler = ClassBalanceSampler(toy.classifier(), target=(0.5, 0.5, 0.0))
+    batch = Chain(toy.unconditional_adapter(), sampler, plugin_manager=bare_pm).sample(400, seed=0)
+    assert 2 not in batch.provenance["pseudo_label"].tolist()
+    sampler.counts = torch.tensor([0.5, 0.5, 0.0], dtype=torch.float64)  # a class the calibration never saw
+    assert sampler.acceptance_by_class()[2] == 0.0
+
+
 def test_max_ratio_caps_the_rejection_constant(bare_pm):
     chain = Chain(toy.unconditional_adapter(), ClassBalanceSampler(toy.classifier(), max_ratio=1.5), plugin_manager=bare_pm)
     chain.sample(2000, seed=1)
