@@ -64,6 +64,21 @@ def test_fresh_epochs_bring_new_samples_and_fixed_epochs_the_same(bare_pm):
     assert torch.equal(first[1], second[1]) and torch.allclose(first[0], second[0], atol=1e-6)
 
 
+def test_a_fixed_dataset_is_generated_once_and_kept(bare_pm):
+    fixed = _dataset(bare_pm, samples=64, fresh=False, crop_padding=1)
+    first = _collect(fixed, 0)
+    proposals = fixed.chain.sampler.stats.proposals
+    assert proposals == 64
+    fixed.set_epoch(1)
+    second = _collect(fixed, 0)
+    assert fixed.chain.sampler.stats.proposals == proposals  # nothing generated again
+    assert not torch.equal(first[0], second[0])  # new order and new crops
+    # Two workers each generate and keep their own part: the same samples.
+    single = _canonical(*_collect(_dataset(bare_pm, samples=64, fresh=False), 0))
+    two = _canonical(*_collect(_dataset(bare_pm, samples=64, fresh=False), 2))
+    assert torch.equal(single[1], two[1]) and torch.allclose(single[0], two[0], atol=1e-6)
+
+
 def test_images_match_the_chain_with_transforms_keyed_by_index(bare_pm):
     dataset = _dataset(bare_pm, samples=40, batch_size=40, seed=1, crop_padding=1, flip=True)
     dataset.set_epoch(2)

@@ -11,8 +11,8 @@ paper's filtering + truncation setting).
 Indices and determinism: epoch ``e`` of an on-the-fly dataset covers the
 global sample indices ``start + e * S .. start + (e + 1) * S - 1``
 (``S = samples_per_epoch``), so every epoch sees new samples; a fixed dataset
-(``fresh=False``) covers ``start .. start + S - 1`` in every epoch, the same
-samples regenerated (transforms still differ by epoch). The epoch's indices
+(``fresh=False``) covers ``start .. start + S - 1`` in every epoch, generated
+once and kept (transforms still differ by epoch). The epoch's indices
 are put in an order keyed by ``(seed, epoch)`` and cut into one contiguous,
 disjoint range per ``DataLoader`` worker (``torch.utils.data.get_worker_info``),
 which generates its range in batches of ``chain.batch_size``. Every random
@@ -102,7 +102,11 @@ class SyntheticDataset(IterableDataset):
         samples_per_epoch: ``S``, samples per epoch over all workers.
         seed: keys every random number.
         fresh: ``True`` (on-the-fly generation): new samples every epoch;
-            ``False``: the same ``S`` samples every epoch (a fixed dataset).
+            ``False``: the same ``S`` samples every epoch (a fixed dataset),
+            generated once and then kept in memory (by each worker process:
+            with ``num_workers > 0`` use ``persistent_workers=True`` to keep
+            them across epochs; otherwise they are regenerated, the same
+            samples up to floating-point rounding).
         flip: flip images horizontally with probability 1/2.
         crop_padding: random crop after padding by this many pixels (0: off).
         start: first global sample index.
@@ -138,6 +142,7 @@ class SyntheticDataset(IterableDataset):
         self.crop_padding = check_count(crop_padding, "crop_padding", minimum=0)
         self.start = check_count(start, "start", minimum=0)
         self.epoch = 0
+        self._cache: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # images, labels, filled
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch the next iteration yields (new samples if ``fresh``, new transforms always)."""
@@ -165,11 +170,35 @@ class SyntheticDataset(IterableDataset):
         images = random_crop(images, indices, self.seed, self.crop_padding, self.epoch, self.chain.adapter.value_range)
         return random_flip(images, indices, self.seed, self.epoch) if self.flip else images
 
+    def _generate(self, indices: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """``(indices, images, labels)`` of the chain's samples, batch by batch, images on the CPU."""
+        for batch in self.chain.iter_indices(indices, seed=self.seed):
+            yield batch.indices.cpu(), batch.images.detach().float().cpu(), batch_labels(batch).cpu()
+
+    def _fixed_samples(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images and labels of ``indices`` of the fixed dataset, generating (once) the ones not kept yet."""
+        if self._cache is None:
+            self._cache = (torch.empty(0), torch.empty(0, dtype=torch.int64), torch.zeros(self.samples_per_epoch, dtype=torch.bool))
+        images, labels, filled = self._cache
+        missing = indices[~filled[indices - self.start]]
+        if len(missing):
+            for rows, new_images, new_labels in self._generate(missing):
+                if images.numel() == 0:
+                    images = torch.empty((self.samples_per_epoch, *new_images.shape[1:]), dtype=new_images.dtype)
+                    labels = torch.empty(self.samples_per_epoch, dtype=torch.int64)
+                images[rows - self.start], labels[rows - self.start] = new_images, new_labels
+                filled[rows - self.start] = True
+            self._cache = (images, labels, filled)
+        return images[indices - self.start], labels[indices - self.start]
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         indices = self.worker_indices()
         if len(indices) == 0:
             return
-        for batch in self.chain.iter_indices(indices, seed=self.seed):
-            labels = batch_labels(batch).cpu()
-            images = self.augment(batch.images.detach().float(), batch.indices).cpu()
-            yield images, labels
+        if self.fresh:
+            for rows, images, labels in self._generate(indices):
+                yield self.augment(images, rows), labels
+            return
+        images, labels = self._fixed_samples(indices)
+        for rows in torch.arange(len(indices)).split(self.chain.batch_size):
+            yield self.augment(images[rows], indices[rows]), labels[rows]
