@@ -90,7 +90,7 @@ class Training:
     epochs: int
     samples_per_epoch: int
     batch_size: int = 128
-    lr: float = 1e-3
+    lr: float = 2e-3
     crop_padding: int = 1
     flip: bool = False
 
@@ -226,7 +226,8 @@ def run_table(settings: Sequence[Setting], seeds: Sequence[int], **models: Any) 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (data and classifier initialisation)")
-    parser.add_argument("--epochs", type=int, default=20, help="training epochs per classifier")
+    parser.add_argument("--epochs", type=int, default=15, help="training epochs per classifier")
+    parser.add_argument("--width", type=int, default=16, help="channels of the trained classifier's first layer (the shipped one has 32)")
     parser.add_argument("--flip", action="store_true", help="add horizontal flips to the transforms (the paper's CIFAR setting)")
     parser.add_argument("--quick", action="store_true", help="one seed, 3 epochs: a smoke run")
 
@@ -244,7 +245,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         describe_run(
             "Slim (2020) Table 1 in miniature: test accuracy (%) on the real digits test split of a classifier trained on synthetic data",
             f"shipped conditional digits GAN; filter: shipped digits classifier, p_t=0.9; classifier trained: DigitsClassifier "
-            f"(fresh), Adam lr {training.lr}, {training.epochs} epochs x {training.samples_per_epoch} samples, batch {training.batch_size}; "
+            f"(width {args.width}, fresh), Adam lr {training.lr}, {training.epochs} epochs x {training.samples_per_epoch} samples, batch {training.batch_size}; "
             f"transforms: crop (pad {training.crop_padding})" + (" + horizontal flip" if training.flip else "") + "; test: 450 real images",
             training.samples_per_epoch,
             seeds,
@@ -258,7 +259,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         adapter=digits_adapter(conditional=True, classifier=None),
         filter_classifier=digits_classifier(robust=False),
         truncation=truncation,
-        make_model=DigitsClassifier,
+        make_model=lambda: DigitsClassifier(width=args.width),
         real_train=real_train,
         test=test,
         training=training,
