@@ -90,6 +90,7 @@ class Training:
     epochs: int
     samples_per_epoch: int
     batch_size: int = 128
+    generation_batch_size: int = 512
     lr: float = 2e-3
     crop_padding: int = 1
     flip: bool = False
@@ -174,7 +175,7 @@ def run_setting(
             return _real_batches(*real_train, training, setting.transforms, seed, epoch)
 
     else:
-        chain = synthetic_chain(adapter, setting, filter_classifier, truncation, training.batch_size)
+        chain = synthetic_chain(adapter, setting, filter_classifier, truncation, training.generation_batch_size)
         dataset = SyntheticDataset(
             chain,
             training.samples_per_epoch,
@@ -182,6 +183,7 @@ def run_setting(
             fresh=setting.source == "on-the-fly",
             crop_padding=training.crop_padding if setting.transforms else 0,
             flip=training.flip and setting.transforms,
+            batch_size=training.batch_size,
         )
 
         def epoch_batches(epoch: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:

@@ -147,3 +147,15 @@ def test_trains_a_classifier_with_a_standard_loop(bare_pm):
     test = Chain(toy.conditional_adapter(), plugin_manager=bare_pm).sample(300, seed=99)
     accuracy = float((model(test.images).argmax(1) == test.labels).float().mean())
     assert accuracy > 0.9
+
+
+def test_yielded_batches_need_not_match_the_chains_batches(bare_pm):
+    chain = Chain(toy.conditional_adapter(), batch_size=50, plugin_manager=bare_pm)
+    for fresh in (True, False):
+        dataset = SyntheticDataset(chain, 130, fresh=fresh, batch_size=32)
+        sizes = [len(labels) for _, labels in DataLoader(dataset, batch_size=None)]
+        assert sizes == [32, 32, 32, 32, 2]
+        reference = _canonical(*_collect(SyntheticDataset(chain, 130, fresh=fresh), 0))
+        assert torch.allclose(_canonical(*_collect(dataset, 0))[0], reference[0], atol=1e-6)
+    with pytest.raises(InputError, match="batch_size"):
+        SyntheticDataset(chain, 10, batch_size=0)

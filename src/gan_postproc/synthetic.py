@@ -15,7 +15,8 @@ global sample indices ``start + e * S .. start + (e + 1) * S - 1``
 once and kept (transforms still differ by epoch). The epoch's indices
 are put in an order keyed by ``(seed, epoch)`` and cut into one contiguous,
 disjoint range per ``DataLoader`` worker (``torch.utils.data.get_worker_info``),
-which generates its range in batches of ``chain.batch_size``. Every random
+which generates its range in batches of ``chain.batch_size`` and yields it in
+batches of ``batch_size``. Every random
 number (latents, labels, flips, crops) is keyed by sample index, so a sample
 does not depend on the worker that made it, and with ``num_workers=0`` or any
 number of workers an epoch holds the same samples (up to the floating-point
@@ -29,7 +30,7 @@ every epoch, so the epoch cannot be counted inside them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
@@ -93,6 +94,22 @@ def batch_labels(batch: SampleBatch) -> torch.Tensor:
     )
 
 
+def _rebatch(parts: Iterable[tuple[torch.Tensor, ...]], size: int) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Regroup a stream of row-aligned tensor tuples into tuples of ``size`` rows (the last may be shorter)."""
+    pending: list[tuple[torch.Tensor, ...]] = []
+    count = 0
+    for part in parts:
+        pending.append(part)
+        count += len(part[0])
+        while count >= size:
+            merged = tuple(torch.cat(column) for column in zip(*pending))
+            yield tuple(column[:size] for column in merged)
+            pending = [tuple(column[size:] for column in merged)]
+            count -= size
+    if count:
+        yield tuple(torch.cat(column) for column in zip(*pending))
+
+
 class SyntheticDataset(IterableDataset):
     """Fresh ``(images, labels)`` batches from a chain, for training a classifier on synthetic data.
 
@@ -110,10 +127,13 @@ class SyntheticDataset(IterableDataset):
         flip: flip images horizontally with probability 1/2.
         crop_padding: random crop after padding by this many pixels (0: off).
         start: first global sample index.
+        batch_size: samples per yielded batch (default ``chain.batch_size``);
+            the chain still generates in batches of ``chain.batch_size``, so
+            a small training batch need not make generation slow.
 
     Yields:
         ``(images, labels)``: ``[B, C, H, W]`` float32 on the CPU, in the
-        chain's value range, and ``[B]`` int64; ``B`` is ``chain.batch_size``
+        chain's value range, and ``[B]`` int64; ``B`` is ``batch_size``
         except for the last batch of each worker. Use it with
         ``DataLoader(dataset, batch_size=None, num_workers=...)``.
     """
@@ -128,6 +148,7 @@ class SyntheticDataset(IterableDataset):
         flip: bool = False,
         crop_padding: int = 0,
         start: int = 0,
+        batch_size: int | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(chain, Chain):
@@ -141,6 +162,7 @@ class SyntheticDataset(IterableDataset):
         self.flip = bool(flip)
         self.crop_padding = check_count(crop_padding, "crop_padding", minimum=0)
         self.start = check_count(start, "start", minimum=0)
+        self.batch_size = chain.batch_size if batch_size is None else check_count(batch_size, "batch_size")
         self.epoch = 0
         self._cache: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # images, labels, filled
 
@@ -196,9 +218,9 @@ class SyntheticDataset(IterableDataset):
         if len(indices) == 0:
             return
         if self.fresh:
-            for rows, images, labels in self._generate(indices):
+            for rows, images, labels in _rebatch(self._generate(indices), self.batch_size):
                 yield self.augment(images, rows), labels
             return
         images, labels = self._fixed_samples(indices)
-        for rows in torch.arange(len(indices)).split(self.chain.batch_size):
+        for rows in torch.arange(len(indices)).split(self.batch_size):
             yield self.augment(images[rows], indices[rows]), labels[rows]
