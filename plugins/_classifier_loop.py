@@ -22,9 +22,8 @@ from gan_postproc.batch import SampleBatch
 from gan_postproc.bench.setups import FloorFn
 from gan_postproc.chain import RunReport
 from gan_postproc.errors import InputError, InputTypeError
-from gan_postproc.integrations.torch_module import as_classifier
 from gan_postproc.sampler import LatentSampler, PriorSampler, SampleRequest
-from gan_postproc.scoring import Classifier
+from gan_postproc.scoring import Classifier, as_classifier
 
 __all__ = [
     "as_proposal",
