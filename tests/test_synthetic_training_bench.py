@@ -11,7 +11,7 @@ from . import toy_classes as toy
 
 def test_table1_settings():
     with_truncation = bench.table1_settings(True)
-    assert len(with_truncation) == 13 and with_truncation[-1] == bench.Setting("real", transforms=True)
+    assert len(with_truncation) == 14 and with_truncation[-2:] == [bench.Setting("real", transforms=True), bench.Setting("real")]
     assert [s.name for s in with_truncation[:6]] == [
         "fixed",
         "fixed+transforms",
@@ -20,7 +20,7 @@ def test_table1_settings():
         "fixed+transforms+filtering",
         "fixed+transforms+filtering+truncation",
     ]
-    assert len(bench.table1_settings(False)) == 9 and not any(s.truncation for s in bench.table1_settings(False))
+    assert len(bench.table1_settings(False)) == 10 and not any(s.truncation for s in bench.table1_settings(False))
 
 
 def test_run_table_trains_on_synthetic_and_real_data():
