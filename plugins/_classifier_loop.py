@@ -117,7 +117,7 @@ def classify_proposals_floor(adapter: Adapter, classifier: Classifier) -> FloorF
     """The passes a classifier-in-the-loop sampler cannot avoid: generate and classify each of its proposals once."""
 
     def floor(batch: SampleBatch, report: RunReport) -> None:
-        n = int(report.sampler.get("proposals", len(batch)))
+        n = int(batch.provenance["proposals"].sum())  # this run's proposals (the rejection loop records them)
         request = SampleRequest(indices=torch.arange(n), seed=report.seed)
         with torch.no_grad():
             images = adapter.generate(request.draw_latents(adapter), request.draw_labels(adapter))
