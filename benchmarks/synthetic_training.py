@@ -54,10 +54,6 @@ from gan_postproc.training import classifier_accuracy
 NAME = "synthetic_training"
 HELP = "Slim (2020) Table 1 in miniature: a digits classifier trained on synthetic data (fixed / on-the-fly, transforms, filtering, truncation) vs real data"
 
-#: Truncation threshold of the paper's experiments (Slim 2020, Sec. 3.1).
-TRUNCATION_PSI = 1.5
-
-
 @dataclass(frozen=True)
 class Setting:
     """One column of Table 1: where the training data comes from and how it is treated."""
@@ -103,7 +99,7 @@ class Training:
     flip: bool = False
 
 
-def truncation_sampler(psi: float = TRUNCATION_PSI) -> LatentSampler | None:
+def truncation_sampler(psi: float = DEFAULTS.truncation_psi) -> LatentSampler | None:
     """The registered ``truncation`` sampler at ``psi``, or ``None`` if no plugin provides one."""
     registry = get_registry()
     if "truncation" not in registry.names("sampler"):
