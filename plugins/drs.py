@@ -32,9 +32,16 @@ from gan_postproc import hookimpl
 from gan_postproc.adapter import Adapter
 from gan_postproc.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
-from gan_postproc.calibration import benchmark_discriminator
 from gan_postproc.defaults import DEFAULTS
-from gan_postproc.density_ratio import Calibration, DensityRatio, RealData, check_informative, draw_prior_samples, network_floor
+from gan_postproc.density_ratio import (
+    Calibration,
+    DensityRatio,
+    RealData,
+    benchmark_calibration,
+    check_informative,
+    draw_prior_samples,
+    network_floor,
+)
 from gan_postproc.errors import InputError
 from gan_postproc.rejection import RejectionSampler
 from gan_postproc.sampler import LatentSampler, SampleRequest
@@ -73,6 +80,8 @@ class DiscriminatorRejectionSampler(RejectionSampler):
             on the batch size only after the burn-in maximum was beaten;
             ``False`` keeps ``D_M`` fixed (outputs keyed by index alone).
         allow_uncalibrated: run on a critic's raw score (warns).
+        calibrate_critic_on: real data to calibrate a critic on in setup (a
+            BCE fine-tuned copy; see :class:`~gan_postproc.density_ratio.DensityRatio`).
         calibration: ``"isotonic"`` to calibrate the logit on ``real_data`` first.
         real_data, real_labels: real samples for the isotonic calibration.
         max_rounds, min_acceptance_rate: the bounded rejection loop
@@ -93,6 +102,7 @@ class DiscriminatorRejectionSampler(RejectionSampler):
         epsilon: float = DEFAULTS.drs_epsilon,
         update_max: bool = True,
         allow_uncalibrated: bool = False,
+        calibrate_critic_on: RealData | None = None,
         calibration: Calibration = None,
         real_data: RealData | None = None,
         real_labels: torch.Tensor | None = None,
@@ -113,6 +123,7 @@ class DiscriminatorRejectionSampler(RejectionSampler):
             self.name,
             discriminator,
             allow_uncalibrated=allow_uncalibrated,
+            calibrate_critic_on=calibrate_critic_on,
             calibration=calibration,
             real_data=real_data,
             real_labels=real_labels,
@@ -179,8 +190,8 @@ def gan_postproc_register_samplers() -> list[type[LatentSampler]]:
 
 @hookimpl
 def gan_postproc_benchmark_setups(context: BenchmarkContext) -> list[BenchmarkSetup]:
-    discriminator, how = benchmark_discriminator(context)
+    calibrate, how = benchmark_calibration(context)
     burn_in = DEFAULTS.drs_burn_in_quick if context.quick else DEFAULTS.drs_burn_in
-    sampler = DiscriminatorRejectionSampler(discriminator, burn_in=burn_in)
-    floor = network_floor(context.adapter, discriminator)
+    sampler = DiscriminatorRejectionSampler(calibrate_critic_on=calibrate, burn_in=burn_in)
+    floor = network_floor(context.adapter, sampler.ratio)
     return [BenchmarkSetup("drs", sampler, floor=floor, note=f"{how}; burn-in {burn_in}, gamma = 95th percentile of F")]

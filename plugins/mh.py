@@ -37,9 +37,16 @@ from gan_postproc import hookimpl, rng
 from gan_postproc.adapter import Adapter
 from gan_postproc.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
-from gan_postproc.calibration import benchmark_discriminator
 from gan_postproc.defaults import DEFAULTS
-from gan_postproc.density_ratio import Calibration, DensityRatio, HeldProposals, RealData, network_floor, scored_proposals
+from gan_postproc.density_ratio import (
+    Calibration,
+    DensityRatio,
+    HeldProposals,
+    RealData,
+    benchmark_calibration,
+    network_floor,
+    scored_proposals,
+)
 from gan_postproc.errors import AcceptanceError, InputError
 from gan_postproc.sampler import LatentSampler, SampleRequest, SamplerStats
 from gan_postproc.scoring import Discriminator
@@ -80,6 +87,8 @@ class MetropolisHastingsSampler(LatentSampler):
             that is calibrated already.
         calibration_size: real and generated samples each scored in setup.
         allow_uncalibrated: run on a critic's raw score (warns).
+        calibrate_critic_on: real data to calibrate a critic on in setup (a
+            BCE fine-tuned copy; see :class:`~gan_postproc.density_ratio.DensityRatio`).
         min_acceptance_rate: stop with an error when the chains of a request
             moved in fewer than this fraction of their proposals (checked once
             ``DEFAULTS.rejection_min_proposals_for_check`` proposals were made).
@@ -97,6 +106,7 @@ class MetropolisHastingsSampler(LatentSampler):
         calibration: Calibration = "isotonic",
         calibration_size: int = DEFAULTS.isotonic_calibration_size,
         allow_uncalibrated: bool = False,
+        calibrate_critic_on: RealData | None = None,
         min_acceptance_rate: float = DEFAULTS.rejection_min_acceptance_rate,
     ) -> None:
         super().__init__()
@@ -112,6 +122,7 @@ class MetropolisHastingsSampler(LatentSampler):
             self.name,
             discriminator,
             allow_uncalibrated=allow_uncalibrated,
+            calibrate_critic_on=calibrate_critic_on,
             calibration=calibration,
             real_data=real_data,
             real_labels=real_labels,
@@ -250,11 +261,11 @@ def gan_postproc_register_samplers() -> list[type[LatentSampler]]:
 
 @hookimpl
 def gan_postproc_benchmark_setups(context: BenchmarkContext) -> list[BenchmarkSetup]:
-    discriminator, how = benchmark_discriminator(context)
+    calibrate, how = benchmark_calibration(context)
     k = DEFAULTS.mh_chain_length_quick if context.quick else DEFAULTS.mh_chain_length
     # The digits train split (what context.real_data draws from) holds 1347 images: use the smaller size there.
     size = DEFAULTS.isotonic_calibration_size_quick if context.quick or context.dataset == "digits" else DEFAULTS.isotonic_calibration_size
-    sampler = MetropolisHastingsSampler(discriminator, real_data=context.real_data, chain_length=k, calibration_size=size)
-    floor = network_floor(context.adapter, discriminator)
+    sampler = MetropolisHastingsSampler(calibrate_critic_on=calibrate, real_data=context.real_data, chain_length=k, calibration_size=size)
+    floor = network_floor(context.adapter, sampler.ratio)
     note = f"{how}; K={k}, isotonic calibration on {size} real + {size} generated samples (half held out)"
     return [BenchmarkSetup("mh", sampler, floor=floor, note=note)]

@@ -33,9 +33,16 @@ from gan_postproc import hookimpl
 from gan_postproc.adapter import Adapter
 from gan_postproc.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
-from gan_postproc.calibration import benchmark_discriminator
 from gan_postproc.defaults import DEFAULTS
-from gan_postproc.density_ratio import Calibration, DensityRatio, HeldProposals, RealData, network_floor, scored_proposals
+from gan_postproc.density_ratio import (
+    Calibration,
+    DensityRatio,
+    HeldProposals,
+    RealData,
+    benchmark_calibration,
+    network_floor,
+    scored_proposals,
+)
 from gan_postproc.errors import InputError
 from gan_postproc.sampler import LatentSampler, SampleRequest, SamplerStats
 from gan_postproc.scoring import Discriminator
@@ -83,6 +90,8 @@ class SamplingImportanceResampling(LatentSampler):
         alpha: flattening exponent: weights ``w**alpha`` (1: plain ratios; 0: uniform).
         clip: largest weight (after flattening), or ``None`` for no clipping.
         allow_uncalibrated: run on a critic's raw score (warns).
+        calibrate_critic_on: real data to calibrate a critic on in setup (a
+            BCE fine-tuned copy; see :class:`~gan_postproc.density_ratio.DensityRatio`).
         calibration: ``"isotonic"`` to calibrate the logit on ``real_data`` first.
         real_data, real_labels: real samples for the isotonic calibration.
     """
@@ -97,6 +106,7 @@ class SamplingImportanceResampling(LatentSampler):
         alpha: float = DEFAULTS.sir_alpha,
         clip: float | None = None,
         allow_uncalibrated: bool = False,
+        calibrate_critic_on: RealData | None = None,
         calibration: Calibration = None,
         real_data: RealData | None = None,
         real_labels: torch.Tensor | None = None,
@@ -111,6 +121,7 @@ class SamplingImportanceResampling(LatentSampler):
             self.name,
             discriminator,
             allow_uncalibrated=allow_uncalibrated,
+            calibrate_critic_on=calibrate_critic_on,
             calibration=calibration,
             real_data=real_data,
             real_labels=real_labels,
@@ -178,7 +189,7 @@ def gan_postproc_register_samplers() -> list[type[LatentSampler]]:
 
 @hookimpl
 def gan_postproc_benchmark_setups(context: BenchmarkContext) -> list[BenchmarkSetup]:
-    discriminator, how = benchmark_discriminator(context)
-    sampler = SamplingImportanceResampling(discriminator)
-    floor = network_floor(context.adapter, discriminator)
+    calibrate, how = benchmark_calibration(context)
+    sampler = SamplingImportanceResampling(calibrate_critic_on=calibrate)
+    floor = network_floor(context.adapter, sampler.ratio)
     return [BenchmarkSetup("sir", sampler, floor=floor, note=f"{how}; pool of {DEFAULTS.sir_pool_size} per sample")]

@@ -68,7 +68,7 @@ __all__ = [
     "CalibratedHead",
     "calibrate_discriminator",
     "load_calibrated_discriminator",
-    "benchmark_discriminator",
+    "calibrated_copy",
 ]
 
 #: Written into every calibration checkpoint's metadata.
@@ -472,28 +472,18 @@ def load_calibrated_discriminator(path: str | Path, discriminator: Discriminator
     return _wrap(module.eval().requires_grad_(False), discriminator)
 
 
-_benchmark_cache: dict[int, tuple[Discriminator, Discriminator, str]] = {}
+_calibrated: dict[tuple[int, int, int], tuple[Discriminator, Any, Discriminator]] = {}
 
 
-def benchmark_discriminator(context: BenchmarkContext) -> tuple[Discriminator, str]:
-    """The density-ratio discriminator for a benchmark suite's rows, and a note saying what it is.
+def calibrated_copy(adapter: Adapter, critic: Discriminator, real_data: RealData, seed: int) -> Discriminator:
+    """A copy of ``critic`` calibrated with :func:`calibrate_discriminator` (default settings, ``seed``).
 
-    A suite's discriminator that estimates density ratios (the digits GAN's,
-    declared ``"logit"``) is used as it is. A critic (the DOT 2-D WGAN-GP
-    critics) is calibrated once per suite with :func:`calibrate_discriminator`
-    on ``context.real_data`` (default settings, the suite's seed) and the
-    copy is shared by the DRS, MH-GAN and SIR rows.
+    Cached per (critic, real data, seed) in this process, so several samplers
+    that need the same critic calibrated (DRS, MH-GAN and SIR rows of one
+    benchmark suite) share one calibration.
     """
-    source = context.adapter.require_discriminator("the density-ratio benchmark rows")
-    if source.estimates_density_ratio:
-        return source, f"the suite's discriminator (declared {source.output.value})"
-    cached = _benchmark_cache.get(id(source))
-    if cached is None or cached[0] is not source:
-        start = time.perf_counter()
-        calibrated = calibrate_discriminator(context.adapter, context.real_data, seed=context.seed)
-        note = (
-            f"calibrated copy of the {source.output.value} (BCE fine-tune, {DEFAULTS.calibration_steps} steps "
-            f"on context.real_data, best held-out step {calibrated.module.best_step}, {time.perf_counter() - start:.0f} s)"
-        )
-        cached = _benchmark_cache[id(source)] = (source, calibrated, note)
-    return cached[1], cached[2]
+    key = (id(critic), id(real_data), seed)
+    cached = _calibrated.get(key)
+    if cached is None or cached[0] is not critic or cached[1] is not real_data:
+        cached = _calibrated[key] = (critic, real_data, calibrate_discriminator(adapter, real_data, discriminator=critic, seed=seed))
+    return cached[2]

@@ -43,7 +43,7 @@ from .scoring import Discriminator, ScoreKind
 from .validation import check_count, check_finite, check_in_range, check_labels, check_tensor
 
 if TYPE_CHECKING:
-    from .bench.setups import FloorFn
+    from .bench.setups import BenchmarkContext, FloorFn
     from .chain import RunReport
 
 __all__ = [
@@ -59,6 +59,7 @@ __all__ = [
     "real_samples",
     "check_informative",
     "network_floor",
+    "benchmark_calibration",
     "ScoredProposals",
     "scored_proposals",
     "HeldProposals",
@@ -265,7 +266,14 @@ class DensityRatio:
         allow_uncalibrated: run on a critic (``output="critic"``), whose raw
             score then stands in for the logit. Off by default: a critic is
             not a density ratio; calibrate it with
-            :func:`~gan_postproc.calibration.calibrate_discriminator`.
+            :func:`~gan_postproc.calibration.calibrate_discriminator`, or pass
+            ``calibrate_critic_on``.
+        calibrate_critic_on: real data (as ``real_data``) to calibrate a critic
+            on in :meth:`setup`: a copy is fine-tuned with binary cross-entropy
+            (:func:`~gan_postproc.calibration.calibrated_copy`, default
+            settings, the setup seed; shared by every sampler that asks for
+            the same critic, data and seed). Ignored for a discriminator that
+            already estimates density ratios.
         calibration: ``"isotonic"`` to fit :class:`IsotonicCalibrator` in
             :meth:`setup` on ``real_data`` and freshly generated samples, or
             ``None`` to use the discriminator's logit as it is.
@@ -291,6 +299,7 @@ class DensityRatio:
         discriminator: Discriminator | None = None,
         *,
         allow_uncalibrated: bool = False,
+        calibrate_critic_on: RealData | None = None,
         calibration: Calibration = None,
         real_data: RealData | None = None,
         real_labels: torch.Tensor | None = None,
@@ -310,11 +319,14 @@ class DensityRatio:
             )
         if isinstance(real_data, str):
             real_data = load_real_data(real_data)
+        if isinstance(calibrate_critic_on, str):
+            calibrate_critic_on = load_real_data(calibrate_critic_on)
         if real_labels is not None and not isinstance(real_data, torch.Tensor):
             raise InputError(f"{method}: real_labels are only accepted with a real_data tensor (one label per row)")
         self.method = method
         self.explicit = discriminator
         self.allow_uncalibrated = bool(allow_uncalibrated)
+        self.calibrate_critic_on = calibrate_critic_on
         self.calibration = calibration
         self.real_data = real_data
         self.real_labels = real_labels
@@ -328,15 +340,21 @@ class DensityRatio:
 
     # --- setup ------------------------------------------------------------------
 
-    def resolve(self, adapter: Adapter) -> Discriminator:
-        """The discriminator to use, after refusing a critic (unless allowed)."""
+    def resolve(self, adapter: Adapter, seed: int) -> Discriminator:
+        """The discriminator to use: a critic is calibrated (``calibrate_critic_on``), refused, or
+        (``allow_uncalibrated``) used raw with a warning."""
         discriminator = self.explicit if self.explicit is not None else adapter.require_discriminator(self.method)
+        if discriminator.output is ScoreKind.CRITIC and self.calibrate_critic_on is not None:
+            from .calibration import calibrated_copy
+
+            discriminator = calibrated_copy(adapter, discriminator, self.calibrate_critic_on, seed)
         if discriminator.output is ScoreKind.CRITIC:
             if not self.allow_uncalibrated:
                 raise UncalibratedDiscriminatorError(
                     f"{self.method} needs density ratios p_data(x)/p_g(x), but the discriminator is declared a critic "
                     "(WGAN/hinge score), which estimates none (used raw, it makes samples worse). Calibrate a copy "
-                    "first: D_cal = gan_postproc.calibration.calibrate_discriminator(adapter, real_data) and pass "
+                    "first: pass calibrate_critic_on=<real data> (a copy is calibrated in setup), or "
+                    "D_cal = gan_postproc.calibration.calibrate_discriminator(adapter, real_data) and pass "
                     f"discriminator=D_cal; or, to run on the raw critic anyway, pass allow_uncalibrated=True"
                 )
             warnings.warn(
@@ -358,7 +376,7 @@ class DensityRatio:
         the real and generated samples and reports its quality on the other
         half (:attr:`report`). Deterministic given ``seed``.
         """
-        self.resolve(adapter)
+        self.resolve(adapter, seed)
         if self.real_data is None:
             _, fake_labels, fake = draw_prior_samples(adapter, DEFAULTS.density_ratio_probe_size, seed, f"{self.method}_probe")
             check_informative(self.raw_logit(fake, fake_labels), self.method, "generated samples")
@@ -459,16 +477,32 @@ def check_informative(log_ratios: torch.Tensor, method: str, what: str) -> None:
         )
 
 
-def network_floor(adapter: Adapter, discriminator: Discriminator) -> FloorFn:
+def benchmark_calibration(context: BenchmarkContext) -> tuple[RealData | None, str]:
+    """For a benchmark row: real data to calibrate the suite's critic on in setup
+    (``None`` when its discriminator already estimates density ratios), and a note
+    saying which discriminator the row uses. Rows of one suite share the calibration."""
+    source = context.adapter.require_discriminator("the density-ratio benchmark rows")
+    if source.estimates_density_ratio:
+        return None, f"the suite's discriminator (declared {source.output.value})"
+    note = (f"calibrated copy of the {source.output.value} (BCE fine-tune, {DEFAULTS.calibration_steps} steps "
+            "on context.real_data, in setup, shared by the density-ratio rows)")
+    return context.real_data, note
+
+
+def network_floor(adapter: Adapter, ratio: DensityRatio) -> FloorFn:
     """A benchmark ``floor``: generate and score as many proposals as the method made for a batch.
 
     The count is ``batch.provenance["proposals"].sum()`` (every density-ratio
     sampler records its proposals per sample there). The floor draws that many
-    prior latents and runs the generator and the discriminator on them: the
-    network passes a density-ratio sampler cannot avoid.
+    prior latents and runs the generator and the discriminator ``ratio``
+    resolved in setup on them: the network passes a density-ratio sampler
+    cannot avoid.
     """
 
     def floor(batch: SampleBatch, report: RunReport) -> None:
+        discriminator = ratio.discriminator
+        if discriminator is None:
+            raise InputError(f"{ratio.method}: the floor needs the sampler's setup to have run first")
         total = int(batch.provenance["proposals"].sum())
         indices = torch.arange(total)
         latents = adapter.prior.sample(0, indices, "floor").to(adapter.device)
