@@ -137,6 +137,50 @@ class Defaults:
     # --- truncation ----------------------------------------------------------
     #: Threshold psi of the truncated-normal prior: |z_i| <= psi (Slim's incremental-learning paper: 1.5).
     truncation_psi: float = 1.5
+    # -- discriminator-guided refinement (plugins collaborative, dot, ddls) --
+    #: Collaborative sampling: split point refined when none is named ("output" = data space;
+    #: the paper recommends a middle layer, which only the caller can name).
+    collaborative_layer: str = "output"
+    #: Collaborative sampling: most refinement steps K (paper, Sec. 5.2: at most 50 updates).
+    collaborative_steps: int = 50
+    #: Collaborative sampling: step size lambda of Eq. 4 (paper, Sec. 5.2: 0.1).
+    collaborative_step_size: float = 0.1
+    #: Collaborative sampling: "threshold" (Algorithm 1: stop a sample once D(x) reaches the
+    #: mean D on real data) or "best" (the reference code: keep the iterate with the highest D).
+    collaborative_selection: str = "threshold"
+    #: Discriminator shaping (Algorithm 2): optimiser steps of the discriminator copy.
+    shaping_iterations: int = 500
+    #: Discriminator shaping: real and refined samples per step (m of Algorithm 2).
+    shaping_batch_size: int = 64
+    #: Discriminator shaping: Adam learning rate (reference code, MNIST: 1e-5; small, so the copy
+    #: stays close to the trained discriminator).
+    shaping_lr: float = 1e-5
+    #: Discriminator shaping: write a resumable checkpoint every this many steps.
+    shaping_checkpoint_every: int = 100
+    #: Discriminator shaping of a WGAN critic: gradient-penalty weight (Gulrajani et al. 2017).
+    shaping_gradient_penalty: float = 10.0
+    #: DOT: Adam steps (Tanaka 2019, reference 2-D demo: 100).
+    dot_steps: int = 100
+    #: DOT: Adam learning rate (reference: 0.01).
+    dot_lr: float = 0.01
+    #: DOT: Adam betas (reference: beta1 = 0, beta2 = 0.9).
+    dot_betas: tuple[float, float] = (0.0, 0.9)
+    #: DOT: offset added to x - y inside the transport cost ||x - y + delta|| (reference: 0.001).
+    dot_delta: float = 0.001
+    #: DOT: K_eff is the mean over this many estimates ... (reference demo: 10)
+    dot_keff_trials: int = 10
+    #: ... of the largest |D(x1) - D(x2)| / ||x1 - x2|| over this many random pairs (reference: 100).
+    dot_keff_pairs: int = 100
+    #: DDLS: Langevin steps (StudioGAN ``langevin_sampling``: 1000).
+    ddls_steps: int = 1000
+    #: DDLS: initial step size eps of z <- z - eps/2 grad E + sqrt(eps) noise (StudioGAN: 0.01).
+    ddls_step_size: float = 0.01
+    #: DDLS: standard deviation of the Langevin noise (StudioGAN: 1).
+    ddls_noise_std: float = 1.0
+    #: DDLS: every ``ddls_decay_steps`` steps the step size and noise scale are multiplied by this (StudioGAN: 0.1 ...
+    ddls_decay: float = 0.1
+    #: ... every 200 steps); a decay of 1 turns the schedule off.
+    ddls_decay_steps: int = 200
 
     # -- classifier in the loop (classifier_filter, class_balance, ensemble, reweighting) --
     #: classifier_filter: keep a sample when p(y | x) >= this (Slim 2020, Sec. 3.1: p_t = 0.9).
