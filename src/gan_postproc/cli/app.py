@@ -13,11 +13,21 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from ..errors import GanPostprocError
-from . import bench_command, calibrate_command, demo_command, plugins_command, refine_command, sample_command, train_classifier_command
+from . import (
+    bench_command,
+    calibrate_command,
+    demo_command,
+    plugins_command,
+    refine_command,
+    sample_command,
+    shape_command,
+    train_classifier_command,
+)
 
 #: Subcommand modules; each has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
 COMMANDS: tuple[ModuleType, ...] = (
-    demo_command, plugins_command, sample_command, calibrate_command, refine_command, train_classifier_command, bench_command,
+    demo_command, plugins_command, sample_command, calibrate_command, shape_command, refine_command,
+    train_classifier_command, bench_command,
 )
 
 

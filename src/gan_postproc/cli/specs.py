@@ -11,7 +11,17 @@ from ..adapter import Adapter
 from ..errors import InputError
 from ..registry import get_registry
 
-__all__ = ["SHIPPED_MODELS", "SHIPPED_REFERENCES", "call_factory", "load_adapter", "load_evaluator", "parse_options", "build_methods"]
+__all__ = [
+    "SHIPPED_MODELS",
+    "SHIPPED_REFERENCES",
+    "SHIPPED_REAL_DATA",
+    "call_factory",
+    "load_adapter",
+    "load_evaluator",
+    "load_real_samples",
+    "parse_options",
+    "build_methods",
+]
 
 
 def _digits(conditional: bool) -> Adapter:
@@ -44,6 +54,27 @@ SHIPPED_MODELS: dict[str, Any] = {
 }
 #: ``--reference`` names: how samples of the shipped models are measured.
 SHIPPED_REFERENCES: dict[str, Any] = {"digits": _digits_evaluator}
+
+
+def _digits_train() -> Any:
+    from ..models.digits import digits_dataset
+
+    return digits_dataset("train")[0]
+
+
+def _toy2d_real(dataset: str) -> Any:
+    from ..models.toy2d import sample_toy2d_real
+
+    return sample_toy2d_real(dataset, 10_000, seed=0)
+
+
+#: ``--real-data`` names: the real training data of the shipped models (digits: the train split;
+#: toy2d: 10,000 points drawn with seed 0).
+SHIPPED_REAL_DATA: dict[str, Any] = {
+    "digits": _digits_train,
+    "toy2d-25gaussians": lambda: _toy2d_real("25gaussians"),
+    "toy2d-swissroll": lambda: _toy2d_real("swissroll"),
+}
 
 
 def _call_factory(spec: str, option: str, shipped: dict[str, Any], returns: str) -> Any:
@@ -92,6 +123,12 @@ def load_evaluator(spec: str) -> Any:
     if not isinstance(evaluator, SampleEvaluator):
         raise InputError(f"--reference {spec!r} returned {type(evaluator).__name__}; it must return a gan_postproc.metrics.SampleEvaluator")
     return evaluator
+
+
+def load_real_samples(spec: str) -> Any:
+    """Real samples from a shipped name (:data:`SHIPPED_REAL_DATA`) or ``package.module:function``
+    (returning a tensor ``[N, ...]`` or an iterable of tensors, in chain convention)."""
+    return _call_factory(spec, "--real-data", SHIPPED_REAL_DATA, "real samples (a tensor or an iterable of tensors)")
 
 
 def _parse_value(text: str) -> Any:
