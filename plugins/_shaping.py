@@ -48,6 +48,7 @@ from gan_postproc import rng
 from gan_postproc.adapter import Adapter
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError
+from gan_postproc.io import atomic_write
 from gan_postproc.scoring import Discriminator, ScoreKind
 from gan_postproc.validation import check_count, check_positive
 
@@ -243,10 +244,8 @@ def _fingerprint(discriminator: Discriminator) -> str:
 
 
 def _atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(temporary), metadata=metadata)
-    os.replace(temporary, path)
+    cpu = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    atomic_write(path, lambda temp: save_file(cpu, str(temp), metadata=metadata))
 
 
 def _read_metadata(path: Path, expected_format: str) -> dict[str, Any]:
