@@ -322,6 +322,37 @@ def gan_postproc_register_refiners() -> list[type[Refiner]]:
     return [CollaborativeRefiner]
 
 
+#: The shipped digits GAN's shaped discriminator (made by benchmarks/train_shaped_discriminator.py) and the
+#: refinement it was shaped for and guides: the generator's middle layer ``block1``, the paper's 20 steps of
+#: size 0.1 (Fig. 5, Sec. 5.2), stopped at the mean real D (Algorithm 1).
+SHAPED_DIGITS_FILE = "shaped_discriminator.safetensors"
+SHAPED_DIGITS_SETTINGS: dict[str, Any] = {"layer": "block1", "steps": 20, "step_size": 0.1, "selection": "threshold"}
+#: Real training images the digits rows estimate the threshold from.
+DIGITS_REAL_SAMPLES = 1000
+
+
+def shipped_shaped_digits_discriminator(like: Discriminator) -> Discriminator:
+    """The shipped shaped discriminator of the digits GAN, checked against its manifest entry.
+
+    Args:
+        like: the digits GAN's discriminator (``digits_adapter().discriminator``), whose
+            architecture and output convention the shaped copy shares.
+    """
+    from gan_postproc.errors import CheckpointError
+    from gan_postproc.models.assets import asset_path, read_manifest, sha256_of
+
+    from ._shaping import load_shaped_discriminator
+
+    path = asset_path("digits", SHAPED_DIGITS_FILE)
+    entry = read_manifest("digits").get("files", {}).get(SHAPED_DIGITS_FILE)
+    if entry is None or sha256_of(path) != entry["sha256"]:
+        raise CheckpointError(
+            f"{path} is not the shaped discriminator recorded in assets/digits/manifest.json (missing entry or other SHA-256); "
+            "reinstall gan-postproc, or re-run benchmarks/train_shaped_discriminator.py"
+        )
+    return load_shaped_discriminator(path, like)
+
+
 #: Toy2d rows: refine the DOT generators' middle layer ``l1`` guided by their WGAN-GP critics.
 #: The critic's gradients at that layer are large, so the paper's step size 0.1 overshoots;
 #: 0.01 was chosen on 25gaussians (seed 0), the paper's K = 50 steps kept.
@@ -330,6 +361,14 @@ TOY2D_LAYER, TOY2D_STEP_SIZE, TOY2D_REAL_SAMPLES = "l1", 0.01, 1000
 
 @hookimpl
 def gan_postproc_benchmark_setups(context: BenchmarkContext) -> list[BenchmarkSetup]:
+    if context.dataset == "digits":
+        shaped = shipped_shaped_digits_discriminator(context.adapter.require_discriminator("collaborative"))
+        refiner = CollaborativeRefiner(
+            discriminator=shaped, real_data=context.real_data(DIGITS_REAL_SAMPLES, context.seed), **SHAPED_DIGITS_SETTINGS
+        )
+        note = (f"layer {refiner.layer}, K={refiner.steps}, lambda={refiner.step_size}, stop at mean real D; "
+                "shaped discriminator (Algorithm 2, shipped)")
+        return [BenchmarkSetup(name="collaborative", refiners=[refiner], floor=_floor(refiner, context.adapter), note=note)]
     if context.suite == "toy2d":
         refiner = CollaborativeRefiner(
             layer=TOY2D_LAYER, step_size=TOY2D_STEP_SIZE, real_data=context.real_data(TOY2D_REAL_SAMPLES, context.seed)

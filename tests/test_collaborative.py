@@ -177,3 +177,37 @@ def test_clear_errors():
         Chain(TorchAdapter(TinyGenerator()), refiners=[CollaborativeRefiner(discriminator=LinearLogit(), selection="best")]).sample(2)
     with pytest.raises(InputError, match="real_data"):
         CollaborativeRefiner(real_data=[torch.zeros(3)]).setup(_adapter(), 0)
+
+
+def test_the_shipped_shaped_digits_discriminator_is_a_changed_copy_of_the_shipped_one():
+    from gan_postproc.models import assets
+    from gan_postproc.models.digits import digits_adapter
+    from gan_postproc.plugins.collaborative import SHAPED_DIGITS_FILE, shipped_shaped_digits_discriminator
+
+    files = assets.read_manifest("digits")["files"]
+    assert files[SHAPED_DIGITS_FILE]["training"]["shaped_from_sha256"] == files["discriminator.safetensors"]["sha256"], (
+        "discriminator.safetensors changed: re-run benchmarks/train_shaped_discriminator.py"
+    )
+    adapter = digits_adapter(classifier=None)
+    original = {k: v.clone() for k, v in adapter.discriminator.state_dict().items()}
+    shaped = shipped_shaped_digits_discriminator(adapter.discriminator)
+    assert shaped.output is adapter.discriminator.output
+    assert all(torch.equal(adapter.discriminator.state_dict()[k], v) for k, v in original.items())
+    assert any(not torch.equal(shaped.state_dict()[k], v) for k, v in original.items())
+
+
+def test_the_digits_row_refines_the_middle_layer_with_the_shaped_discriminator():
+    from gan_postproc.bench.contexts import digits_context
+    from gan_postproc.bench.setups import collect_setups
+    from gan_postproc.manager import get_plugin_manager
+
+    context = digits_context(quick=True)
+    (row,) = [r for r in collect_setups(context, get_plugin_manager()) if r.name == "collaborative"]
+    (refiner,) = row.refiners
+    assert refiner.layer == "block1" and refiner.discriminator is not context.adapter.discriminator
+    chain = Chain(context.adapter, refiners=[refiner], batch_size=32)
+    batch = chain.sample(32, seed=0)
+    bare = Chain(context.adapter).sample(32, seed=0)
+    with torch.no_grad():
+        assert float(refiner.discriminator(batch.images).mean()) > float(refiner.discriminator(bare.images).mean())
+    row.floor(batch, chain.report)
