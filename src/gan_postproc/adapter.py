@@ -18,9 +18,18 @@ tells methods four things and does four things:
 
 What an adapter for a new framework must provide: ``prior``,
 ``num_classes``, ``value_range``, ``device`` and :meth:`generate`. Providing
-the split (``layer_names``, ``_activation_at``, ``_decode_from``) enables
-layer-wise refinement; attaching a discriminator or classifier enables the
-methods that need them.
+the split enables layer-wise refinement (collaborative sampling):
+
+* ``_inner_layer_names()``: the intermediate split points, input to output;
+* ``_activation_at(latents, labels, layer)``: the activation at ``layer``;
+* ``_decode_from(activation, latents, labels, layer)``: chain-convention
+  samples from a (changed) activation, differentiable with respect to
+  ``activation``; ``latents`` and ``labels`` produced the original activation,
+  for adapters that must recompute the earlier layers.
+
+Contract: ``generate_from(generate_to(z, y, l), z, y, l)`` equals
+``generate(z, y)`` exactly at every split point ``l``. Attaching a
+discriminator or classifier enables the methods that need them.
 """
 
 from __future__ import annotations
