@@ -37,7 +37,7 @@ probability or logit discriminator (the DOT paper's choice for non-WGAN discrimi
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 import torch
@@ -121,19 +121,51 @@ class DOT(Refiner):
         self._ready_for: tuple[int, int, int] | None = None
 
     def setup(self, adapter: Adapter | None, seed: int) -> None:
-        """Check the models and estimate ``K_eff`` (``k_eff`` in latent space) unless it was given."""
+        """Check the models and estimate ``K_eff`` (``k_eff`` in latent space) from generated samples unless it was given."""
         discriminator = resolve_discriminator(self.discriminator, adapter, self.name).eval()
-        if adapter is None and (self.space == "latent" or not self._given_k_eff):
-            need = "moves latents through the generator" if self.space == "latent" else "estimates K_eff from generated samples"
-            raise InputError(
-                f"dot (space={self.space!r}) {need}, but there is no generator (standalone images); run it in a Chain "
-                "with an adapter, or use space='target' with k_eff=... given"
-            )
-        if not self._given_k_eff:
+        if adapter is None:
+            if self.space == "latent" or self.k_eff is None:
+                need = "moves latents through the generator" if self.space == "latent" else "needs K_eff"
+                raise InputError(
+                    f"dot (space={self.space!r}) {need}, but there is no generator (standalone images); run it in a Chain "
+                    "with an adapter, or use space='target' with k_eff=... given (or estimated from the images by "
+                    "fit_standalone, as gan-postproc refine does)"
+                )
+        elif not self._given_k_eff:
             self.k_eff = estimate_k_eff(
-                adapter, discriminator, space=self.space, trials=self.k_eff_trials, pairs=self.k_eff_pairs, seed=seed  # type: ignore[arg-type]
+                adapter, discriminator, space=self.space, trials=self.k_eff_trials, pairs=self.k_eff_pairs, seed=seed
             )
         self._ready_for = (id(adapter), id(discriminator), seed)
+
+    def fit_standalone(self, batches: Iterable[SampleBatch]) -> None:
+        """Estimate ``K_eff`` from the images to be refined, for standalone use (target space).
+
+        The reference's estimate with the images in place of generated samples: consecutive
+        images form the pairs (the first ``2 * k_eff_trials * k_eff_pairs`` images, or as
+        many as there are), split into ``k_eff_trials`` groups; ``K_eff`` is the mean of the
+        groups' largest ratios. Does nothing when ``k_eff`` was given.
+        """
+        if self.space == "latent":
+            raise InputError("dot in latent space moves latents through a generator; standalone images can only use space='target'")
+        if self._given_k_eff:
+            return
+        discriminator = resolve_discriminator(self.discriminator, None, self.name).eval()
+        wanted = 2 * self.k_eff_trials * self.k_eff_pairs
+        images, labels, held = [], [], 0
+        for batch in batches:
+            if held >= wanted:
+                break
+            images.append(batch.images)
+            labels.append(batch.labels)
+            held += len(batch)
+        x = torch.cat(images)[:wanted] if images else torch.empty(0)
+        if len(x) < 4:
+            raise InputError(f"dot needs at least 4 images to estimate K_eff from them, got {len(x)}; pass k_eff=... instead")
+        y = None if any(label is None for label in labels) else torch.cat(labels)[: len(x)]
+        n = len(x) // 2 * 2
+        with torch.no_grad():
+            d = potential(discriminator, x[:n], None if y is None else y[:n])
+        self.k_eff = _k_eff(d[0::2], d[1::2], x[0:n:2] - x[1:n:2], min(self.k_eff_trials, n // 2))
 
     def refine(self, batch: SampleBatch, adapter: Adapter | None) -> SampleBatch:
         discriminator = resolve_discriminator(self.discriminator, adapter, self.name)
@@ -225,10 +257,9 @@ def estimate_k_eff(
     trials = check_count(trials, "trials")
     pairs = check_count(pairs, "pairs", minimum=2)
     indices = torch.arange(pairs)
-    estimates = []
+    ends = []
     with torch.no_grad():
         for trial in range(trials):
-            ends = []
             for end in (1, 2):
                 z = adapter.prior.sample(seed, indices, "dot_keff", trial, end).to(adapter.device)
                 labels = None
@@ -236,14 +267,17 @@ def estimate_k_eff(
                     labels = rng.randint(seed, indices, adapter.num_classes, "dot_keff_label", trial, end).to(adapter.device)  # type: ignore[arg-type]
                 x = adapter.generate(z, labels)
                 ends.append((z, x, potential(discriminator, x, labels)))
-            (z1, x1, d1), (z2, x2, d2) = ends
-            distance = (z1 - z2) if space == "latent" else (x1 - x2)
-            ratio = (d1 - d2).abs() / distance.flatten(1).norm(dim=1).clamp_min(1e-12)
-            estimates.append(float(ratio.max()))
-    k_eff = sum(estimates) / len(estimates)
+    (z1, x1, d1), (z2, x2, d2) = (tuple(torch.cat(part) for part in zip(*ends[end::2])) for end in (0, 1))
+    return _k_eff(d1, d2, (z1 - z2) if space == "latent" else (x1 - x2), trials)
+
+
+def _k_eff(d1: torch.Tensor, d2: torch.Tensor, difference: torch.Tensor, trials: int) -> float:
+    """The mean over ``trials`` equal groups of pairs of the largest ``|d1 - d2| / ||difference||``."""
+    ratio = (d1 - d2).abs() / difference.flatten(1).norm(dim=1).clamp_min(1e-12)
+    k_eff = sum(float(group.max()) for group in ratio.chunk(trials)) / len(ratio.chunk(trials))
     if not math.isfinite(k_eff) or k_eff <= 0:
         raise InputError(
-            f"the estimated K_eff is {k_eff}: the discriminator gives (nearly) the same score to every generated sample; "
+            f"the estimated K_eff is {k_eff}: the discriminator gives (nearly) the same score to every sample; "
             "check that the discriminator matches the generator, or pass k_eff=..."
         )
     return k_eff

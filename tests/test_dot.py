@@ -116,6 +116,15 @@ def test_standalone_images_need_k_eff_and_the_target_space():
     assert refined.images.shape == images.shape and not torch.equal(refined.images, images)
     with pytest.raises(InputError, match="k_eff"):
         Chain(None, refiners=[DOT(discriminator=critic)]).refine(SampleBatch(images=images))
+    # fit_standalone estimates K_eff from the images themselves: consecutive pairs, in k_eff_trials groups.
+    many = torch.rand(40, 6, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    fitted = DOT(discriminator=critic, k_eff_trials=2, k_eff_pairs=5)
+    fitted.fit_standalone(SampleBatch(images=chunk) for chunk in many.split(7))
+    with torch.no_grad():
+        d = critic(many[:20])
+    ratio = (d[0::2] - d[1::2]).abs() / (many[0:20:2] - many[1:20:2]).norm(dim=1)
+    assert fitted.k_eff == pytest.approx((float(ratio[:5].max()) + float(ratio[5:].max())) / 2, rel=1e-5)
+    assert Chain(None, refiners=[fitted]).refine(SampleBatch(images=images)).images.shape == images.shape
     with pytest.raises(InputError, match="latent"):
         Chain(None, refiners=[DOT(discriminator=critic, space="latent", k_eff=1.0)]).refine(SampleBatch(images=images))
 
