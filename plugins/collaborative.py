@@ -353,6 +353,17 @@ def shipped_shaped_digits_discriminator(like: Discriminator) -> Discriminator:
     return load_shaped_discriminator(path, like)
 
 
+def _is_shipped_digits_discriminator(discriminator: Discriminator) -> bool:
+    """True when ``discriminator`` holds exactly the shipped digits GAN's discriminator weights."""
+    from gan_postproc.models.assets import load_shipped_state
+
+    shipped = load_shipped_state("digits", "discriminator.safetensors")
+    state = discriminator.module.state_dict()
+    return state.keys() == shipped.keys() and all(
+        state[k].shape == v.shape and torch.equal(state[k].detach().cpu(), v) for k, v in shipped.items()
+    )
+
+
 #: Toy2d rows: refine the DOT generators' middle layer ``l1`` guided by their WGAN-GP critics.
 #: The critic's gradients at that layer are large, so the paper's step size 0.1 overshoots;
 #: 0.01 was chosen on 25gaussians (seed 0), the paper's K = 50 steps kept.
@@ -362,7 +373,10 @@ TOY2D_LAYER, TOY2D_STEP_SIZE, TOY2D_REAL_SAMPLES = "l1", 0.01, 1000
 @hookimpl
 def gan_postproc_benchmark_setups(context: BenchmarkContext) -> list[BenchmarkSetup]:
     if context.dataset == "digits":
-        shaped = shipped_shaped_digits_discriminator(context.adapter.require_discriminator("collaborative"))
+        discriminator = context.adapter.discriminator
+        if discriminator is None or not _is_shipped_digits_discriminator(discriminator):
+            return []  # the shipped shaped discriminator belongs to the shipped digits GAN only
+        shaped = shipped_shaped_digits_discriminator(discriminator)
         refiner = CollaborativeRefiner(
             discriminator=shaped, real_data=context.real_data(DIGITS_REAL_SAMPLES, context.seed), **SHAPED_DIGITS_SETTINGS
         )

@@ -211,3 +211,12 @@ def test_the_digits_row_refines_the_middle_layer_with_the_shaped_discriminator()
     with torch.no_grad():
         assert float(refiner.discriminator(batch.images).mean()) > float(refiner.discriminator(bare.images).mean())
     row.floor(batch, chain.report)
+
+
+def test_no_digits_row_for_another_discriminator():
+    from gan_postproc.bench.setups import BenchmarkContext, collect_setups
+    from gan_postproc.manager import get_plugin_manager
+
+    context = BenchmarkContext(suite="demo", dataset="digits", adapter=_adapter(), conditional_adapter=None,
+                               real_data=lambda n, seed: torch.rand(n, 6) * 2 - 1, quick=True)
+    assert [r for r in collect_setups(context, get_plugin_manager()) if r.name == "collaborative"] == []
