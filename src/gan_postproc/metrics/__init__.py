@@ -36,68 +36,18 @@ samples to ``[N, F]``) or, with ``features=None``, ``[N, F]`` features.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
-#: Public name -> the submodule defining it. Imported on first use, so a plugin
-#: importing one small metric does not pay for torchmetrics and scipy.
-_SUBMODULE = {
-    "ClassBalance": "balance",
-    "balance_kl": "balance",
-    "class_histogram": "balance",
-    "kl_divergence": "divergence",
-    "DiversityResult": "diversity",
-    "IntraClassDiversity": "diversity",
-    "intra_class_diversity": "diversity",
-    "pair_similarity": "diversity",
-    "emd": "emd",
-    "SampleEvaluator": "evaluator",
-    "ModuleFeatures": "features",
-    "extract_features": "features",
-    "FID": "fid",
-    "fid": "fid",
-    "INCEPTION_URL": "inception",
-    "InceptionFeatures": "inception",
-    "default_inception_path": "inception",
-    "load_inception": "inception",
-    "InceptionScore": "inception_score",
-    "inception_score": "inception_score",
-    "KID": "kid",
-    "kid": "kid",
-    "ModeResult": "modes",
-    "ModeStatistics": "modes",
-    "mode_statistics": "modes",
-    "PRDC": "prdc",
-    "knn_radii": "prdc",
-    "prdc": "prdc",
-}
-
-if TYPE_CHECKING:
-    from .balance import ClassBalance, balance_kl, class_histogram
-    from .divergence import kl_divergence
-    from .diversity import DiversityResult, IntraClassDiversity, intra_class_diversity, pair_similarity
-    from .emd import emd
-    from .evaluator import SampleEvaluator
-    from .features import ModuleFeatures, extract_features
-    from .fid import FID, fid
-    from .inception import INCEPTION_URL, InceptionFeatures, default_inception_path, load_inception
-    from .inception_score import InceptionScore, inception_score
-    from .kid import KID, kid
-    from .modes import ModeResult, ModeStatistics, mode_statistics
-    from .prdc import PRDC, knn_radii, prdc
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _SUBMODULE:
-        raise AttributeError(f"module 'gan_postproc.metrics' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_SUBMODULE[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
-
+from .balance import ClassBalance, balance_kl, class_histogram
+from .divergence import kl_divergence
+from .diversity import DiversityResult, IntraClassDiversity, intra_class_diversity, pair_similarity
+from .emd import emd
+from .evaluator import SampleEvaluator
+from .features import ModuleFeatures, extract_features
+from .fid import FID, fid
+from .inception import INCEPTION_URL, InceptionFeatures, default_inception_path, load_inception
+from .inception_score import InceptionScore, inception_score
+from .kid import KID, kid
+from .modes import ModeResult, ModeStatistics, mode_statistics
+from .prdc import PRDC, knn_radii, prdc
 
 __all__ = [
     "ModuleFeatures",
