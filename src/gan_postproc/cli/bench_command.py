@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import pkgutil
+import sys
 from types import ModuleType
 
 from ..errors import InputError
@@ -44,10 +46,13 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"no benchmark named {args.name!r}; available: {sorted(benchmarks)}")
     module = benchmarks[args.name]
     parser = argparse.ArgumentParser(prog=f"gan-postproc bench {args.name}", description=module.HELP)
-    parser.add_argument("--json", action="store_true", help="print the result as JSON (instead of the table)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout (the tables go to stderr)")
     module.add_arguments(parser)
     options = parser.parse_args(args.options)
-    result = module.run(options)
-    if options.json:
-        print(json.dumps(result, indent=2))
+    if not options.json:
+        module.run(options)
+        return 0
+    with contextlib.redirect_stdout(sys.stderr):  # the tables go to stderr, so stdout is pure JSON
+        result = module.run(options)
+    print(json.dumps(result, indent=2))
     return 0
