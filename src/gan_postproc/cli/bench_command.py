@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import importlib
 import json
+import math
 import pkgutil
 import sys
 from types import ModuleType
@@ -54,5 +55,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
     with contextlib.redirect_stdout(sys.stderr):  # the tables go to stderr, so stdout is pure JSON
         result = module.run(options)
-    print(json.dumps(result, indent=2))
+    print(json.dumps(_standard_json(result), indent=2, allow_nan=False))
     return 0
+
+
+def _standard_json(value: object) -> object:
+    """``value`` with NaN and infinities as ``null`` (a metric that could not be computed), so any JSON parser reads it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _standard_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_standard_json(item) for item in value]
+    return value
