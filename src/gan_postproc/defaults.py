@@ -69,5 +69,48 @@ class Defaults:
     #: (2.5 * eps / steps, the rule of the Madry lab's robustness library).
     robust_train_step_ratio: float = 2.5
 
+    # -- latent reweighting (Issenhuth et al., WACV 2022; plugins latent_rs, latent_ga, latent_rs_ga) --
+    #: Soft-clipping threshold m of Eq. 6; latentRS accepts z with probability w(z)/m, so the
+    #: expected acceptance rate is 1/m. The paper's appendix is not in our copy; 3 is the value
+    #: the community uses (shared/REFERENCE.md).
+    importance_max_weight: float = 3.0
+    #: lambda1 of Eq. 6: weight of the self-normalisation penalty (E w - 1)^2.
+    importance_lambda_norm: float = 10.0
+    #: lambda2 of Eq. 6: weight of the soft-clipping penalty E max(0, w - m)^2.
+    importance_lambda_clip: float = 3.0
+    #: Hidden layers of the importance MLP (the paper: 3 for LSUN, 3-4 for MNIST, 5 for CelebA).
+    importance_hidden_layers: int = 3
+    #: Hidden width of the importance MLP as a multiple of its input size (the paper's MNIST MLP: 4 x d) ...
+    importance_width_factor: int = 4
+    #: ... but at least this many units (a 2-D latent would otherwise get an 8-unit MLP).
+    importance_min_width: int = 64
+    #: Updates of w in Algorithm 1.
+    importance_steps: int = 2000
+    #: Critic updates per w update (n_d of Algorithm 1).
+    importance_critic_steps: int = 5
+    #: Fake samples per update of w or of the critic (and real samples per critic update for tensor data).
+    importance_batch_size: int = 256
+    #: Adam learning rate of w (betas 0.5, 0.9, as for WGAN-GP).
+    importance_lr: float = 1e-5
+    #: Adam learning rate of the critic.
+    importance_critic_lr: float = 1e-4
+    #: Critic updates on the unweighted model before the first update of w.
+    importance_critic_warmup: int = 500
+    #: Gradient-penalty weight of the WGAN-GP critic loss (Gulrajani et al. 2017).
+    importance_gp_weight: float = 10.0
+    #: Updates of w between two held-out evaluations (and checkpoints).
+    importance_eval_every: int = 100
+    #: Generated samples compared with the held-out real samples at each evaluation (at most as many as given).
+    importance_eval_samples: int = 1000
+    #: Prior draws whose weights define the reweighted model at each evaluation.
+    importance_eval_pool: int = 20_000
+    #: latentRS: proposal rounds drawn per pass of w (with acceptance 1/3, 4 rounds leave 20% of
+    #: the samples for a next pass, so a batch finishes in a few passes instead of about 20).
+    latent_rs_rounds_per_call: int = 4
+    #: latentGA: gradient-ascent steps on w(z) (the paper tunes it; about 10).
+    latent_ga_steps: int = 10
+    #: latentGA: step size of each ascent step z <- z + step * grad w(z).
+    latent_ga_step_size: float = 0.02
+
 
 DEFAULTS = Defaults()
