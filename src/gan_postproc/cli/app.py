@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from ..errors import GanPostprocError
-from . import bench_command, demo_command, plugins_command, sample_command
+from . import bench_command, demo_command, plugins_command, sample_command, train_importance_command
 
 #: Subcommand modules; each has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
-COMMANDS: tuple[ModuleType, ...] = (demo_command, plugins_command, sample_command, bench_command)
+COMMANDS: tuple[ModuleType, ...] = (demo_command, plugins_command, sample_command, bench_command, train_importance_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,135 @@
+"""``gan-postproc train-importance``: train a latent importance network (latent reweighting, Algorithm 1).
+
+The generator and the real data come from your own code, named as
+``MODULE:FUNCTION`` (each function is called with no arguments):
+``--adapter`` returns a :class:`~gan_postproc.Adapter` (its discriminator
+is the starting critic), ``--data`` returns real samples in chain convention
+(a tensor, or an iterable of batches). Held-out real samples for model
+selection come from ``--validation MODULE:FUNCTION`` or, for tensor data,
+``--holdout N`` (N rows split off by the seed). Training checkpoints to
+``--checkpoint-dir`` (default ``OUT.checkpoint``) and resumes when re-run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..adapter import Adapter
+from ..defaults import DEFAULTS
+from ..errors import InputError, InputTypeError
+from ..validation import check_count
+
+NAME = "train-importance"
+HELP = "train a latent importance network w(z) for latent_rs / latent_ga / latent_rs_ga (Issenhuth et al. 2022, Algorithm 1)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--adapter", required=True, metavar="MODULE:FUNCTION", help="function returning the generator's Adapter (with its critic attached)")
+    parser.add_argument("--data", required=True, metavar="MODULE:FUNCTION", help="function returning real samples: a tensor [N, ...] or an iterable of batches")
+    held = parser.add_mutually_exclusive_group()
+    held.add_argument("--validation", metavar="MODULE:FUNCTION", help="function returning held-out real samples [M, ...] for model selection")
+    held.add_argument("--holdout", type=int, metavar="N", help="hold out N rows of the tensor --data for model selection")
+    parser.add_argument("--out", required=True, type=Path, help="where to write the trained network (.safetensors)")
+    parser.add_argument("--checkpoint-dir", type=Path, help="checkpoint folder (default: OUT.checkpoint); re-running resumes")
+    parser.add_argument("--layer", help="network input: 'latent' or the adapter's mapping layer (default: the mapping layer if any)")
+    parser.add_argument("--max-weight", type=float, default=DEFAULTS.importance_max_weight, help="m of Eq. 6; latent_rs accepts with w/m (default %(default)s)")
+    parser.add_argument("--steps", type=int, default=DEFAULTS.importance_steps, help="updates of w (default %(default)s)")
+    parser.add_argument("--critic-steps", type=int, default=DEFAULTS.importance_critic_steps, help="critic updates per update of w (default %(default)s)")
+    parser.add_argument("--critic-warmup", type=int, default=DEFAULTS.importance_critic_warmup, help="critic updates before the first update of w (default %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS.importance_batch_size, help="samples per update (default %(default)s)")
+    parser.add_argument("--lr", type=float, default=DEFAULTS.importance_lr, help="Adam learning rate of w (default %(default)s)")
+    parser.add_argument("--critic-lr", type=float, default=DEFAULTS.importance_critic_lr, help="Adam learning rate of the critic (default %(default)s)")
+    parser.add_argument("--lambda-norm", type=float, default=DEFAULTS.importance_lambda_norm, help="lambda1 of Eq. 6 (default %(default)s)")
+    parser.add_argument("--lambda-clip", type=float, default=DEFAULTS.importance_lambda_clip, help="lambda2 of Eq. 6 (default %(default)s)")
+    parser.add_argument("--eval-every", type=int, default=DEFAULTS.importance_eval_every, help="updates between held-out evaluations (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed of the run (default %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print the training summary as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def load_object(spec: str, option: str) -> Any:
+    """Call the function named by ``MODULE:FUNCTION`` (``FUNCTION`` may be dotted) and return its result."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise InputError(f"{option} must look like MODULE:FUNCTION (e.g. mypkg.models:make_adapter), got {spec!r}")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as error:
+        raise InputError(f"{option}: cannot import module {module_name!r} ({error}); is it on PYTHONPATH?") from error
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            raise InputError(f"{option}: module {module_name!r} has no attribute {attribute!r}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise InputTypeError(f"{option}: {spec} is not callable; name a function that takes no arguments")
+    return target()
+
+
+def split_holdout(data: object, holdout: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split ``holdout`` rows off a tensor, chosen by ``seed``: ``(training rows, held-out rows)``."""
+    if not isinstance(data, torch.Tensor):
+        raise InputError(f"--holdout needs --data to return a tensor, got {type(data).__name__}; pass --validation instead")
+    holdout = check_count(holdout, "--holdout")
+    if holdout >= data.shape[0]:
+        raise InputError(f"--holdout {holdout} leaves no training data out of {data.shape[0]} rows; hold out fewer")
+    order = torch.randperm(data.shape[0], generator=torch.Generator().manual_seed(seed))
+    return data[order[holdout:]], data[order[:holdout]]
+
+
+def run(args: argparse.Namespace) -> int:
+    from gan_postproc.plugins.latent_rs import train_importance_network
+
+    adapter = load_object(args.adapter, "--adapter")
+    if not isinstance(adapter, Adapter):
+        raise InputTypeError(f"--adapter must return a gan_postproc.Adapter, got {type(adapter).__name__}; wrap your generator with TorchAdapter(G, ...)")
+    data = load_object(args.data, "--data")
+    validation = None
+    if args.validation:
+        validation = load_object(args.validation, "--validation")
+    elif args.holdout:
+        data, validation = split_holdout(data, args.holdout, args.seed)
+    checkpoint_dir = args.checkpoint_dir or args.out.with_name(args.out.name + ".checkpoint")
+    result = train_importance_network(
+        adapter,
+        data,
+        validation_data=validation,
+        layer=args.layer,
+        max_weight=args.max_weight,
+        steps=args.steps,
+        critic_steps=args.critic_steps,
+        critic_warmup=args.critic_warmup,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        critic_lr=args.critic_lr,
+        lambda_norm=args.lambda_norm,
+        lambda_clip=args.lambda_clip,
+        eval_every=args.eval_every,
+        checkpoint_dir=checkpoint_dir,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
+    summary = {
+        "out": str(args.out),
+        "checkpoint": str(result.checkpoint),
+        "steps": result.steps,
+        "best_step": result.best_step,
+        "heldout_emd_unweighted": result.baseline_emd,
+        "heldout_emd_selected": result.best_emd,
+        "network": result.network.describe(),
+    }
+    result.network.save(args.out, info={"trained_by": "gan-postproc train-importance", **summary})
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"wrote {args.out} (step {result.best_step} of {result.steps}; checkpoint {result.checkpoint})")
+        if result.baseline_emd is not None:
+            print(f"held-out EMD: unweighted generator {result.baseline_emd:.4f}, selected network {result.best_emd:.4f}")
+        else:
+            print("no held-out data given: the last iterate was kept (pass --validation or --holdout to select on held-out data)")
+    return 0
