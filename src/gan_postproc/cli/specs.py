@@ -11,7 +11,16 @@ from ..adapter import Adapter
 from ..errors import InputError
 from ..registry import get_registry
 
-__all__ = ["SHIPPED_MODELS", "SHIPPED_REFERENCES", "load_adapter", "load_evaluator", "parse_options", "build_methods"]
+__all__ = [
+    "SHIPPED_MODELS",
+    "SHIPPED_REFERENCES",
+    "SHIPPED_REAL_DATA",
+    "load_adapter",
+    "load_evaluator",
+    "load_real_data",
+    "parse_options",
+    "build_methods",
+]
 
 
 def _digits(conditional: bool) -> Adapter:
@@ -35,12 +44,34 @@ def _digits_evaluator() -> Any:
     return SampleEvaluator(digits_feature_extractor(), digits_dataset("test")[0], classifier=independent)
 
 
+def _digits_train_images() -> Any:
+    from ..models.digits import digits_dataset
+
+    return digits_dataset("train")[0]
+
+
+def _toy2d_real(dataset: str) -> Any:
+    from ..models.toy2d import sample_toy2d_real
+
+    return sample_toy2d_real(dataset, TOY2D_REAL_POINTS, seed=0)
+
+
+#: Real points drawn for a shipped 2-D model's training data (a fresh sample of the DOT demo's distribution).
+TOY2D_REAL_POINTS = 50_000
+
 #: ``--model`` names of the models that ship with gan-postproc.
 SHIPPED_MODELS: dict[str, Any] = {
     "digits": lambda: _digits(False),
     "digits-conditional": lambda: _digits(True),
     "toy2d-25gaussians": lambda: _toy2d("25gaussians"),
     "toy2d-swissroll": lambda: _toy2d("swissroll"),
+}
+#: ``--data`` names: the real training data of the shipped models, in chain convention
+#: (digits: the train split only; the test split is kept for measuring).
+SHIPPED_REAL_DATA: dict[str, Any] = {
+    "digits": _digits_train_images,
+    "toy2d-25gaussians": lambda: _toy2d_real("25gaussians"),
+    "toy2d-swissroll": lambda: _toy2d_real("swissroll"),
 }
 #: ``--reference`` names: how samples of the shipped models are measured.
 SHIPPED_REFERENCES: dict[str, Any] = {"digits": _digits_evaluator}
@@ -73,6 +104,15 @@ def load_adapter(spec: str) -> Adapter:
     if not isinstance(adapter, Adapter):
         raise InputError(f"--model {spec!r} returned {type(adapter).__name__}; it must return a gan_postproc Adapter")
     return adapter
+
+
+def load_real_data(spec: str) -> Any:
+    """Real samples from a shipped name (:data:`SHIPPED_REAL_DATA`) or ``package.module:function``.
+
+    The function returns a tensor ``[N, ...]`` in chain convention or an
+    iterable of such batches (e.g. a ``DataLoader``).
+    """
+    return _call_factory(spec, "--data", SHIPPED_REAL_DATA, "real samples (a tensor or an iterable of batches)")
 
 
 def load_evaluator(spec: str) -> Any:
