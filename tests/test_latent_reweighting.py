@@ -246,7 +246,7 @@ def test_cli_trains_saves_and_resumes(tmp_path, capsys):
 
     out = tmp_path / "w.safetensors"
     argv = [
-        "train-importance", "--adapter", f"{__name__}:cli_adapter", "--data", f"{__name__}:cli_data", "--holdout", "200",
+        "train-importance", "--model", f"{__name__}:cli_adapter", "--data", f"{__name__}:cli_data", "--holdout", "200",
         "--out", str(out), "--steps", "20", "--critic-steps", "1", "--critic-warmup", "10", "--batch-size", "64",
         "--lr", "3e-3", "--critic-lr", "3e-3", "--eval-every", "10", "--quiet", "--json",
     ]
@@ -261,5 +261,7 @@ def test_cli_trains_saves_and_resumes(tmp_path, capsys):
     argv[argv.index("--steps") + 1] = "30"
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out)["steps"] == 30
-    assert main(["train-importance", "--adapter", "no_such_module:f", "--data", f"{__name__}:cli_data", "--out", str(out)]) == 2
-    assert "cannot import module 'no_such_module'" in capsys.readouterr().err
+    assert main(["train-importance", "--model", "no_such_module:f", "--data", f"{__name__}:cli_data", "--out", str(out)]) == 2
+    assert "cannot import 'no_such_module'" in capsys.readouterr().err
+    assert main(["train-importance", "--model", f"{__name__}:cli_adapter", "--data", f"{__name__}:cli_data", "--holdout", "5000", "--out", str(out)]) == 2
+    assert "leaves no training data" in capsys.readouterr().err

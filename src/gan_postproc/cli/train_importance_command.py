@@ -1,11 +1,12 @@
 """``gan-postproc train-importance``: train a latent importance network (latent reweighting, Algorithm 1).
 
-The generator and the real data come from your own code, named as
-``MODULE:FUNCTION`` (each function is called with no arguments):
-``--adapter`` returns a :class:`~gan_postproc.Adapter` (its discriminator
-is the starting critic), ``--data`` returns real samples in chain convention
-(a tensor, or an iterable of batches). Held-out real samples for model
-selection come from ``--validation MODULE:FUNCTION`` or, for tensor data,
+The generator and the real data are a shipped model's names (``--model
+toy2d-25gaussians --data toy2d-25gaussians``) or your own code, named as
+``package.module:function`` (called with no arguments, as for ``gan-postproc
+sample``): ``--model`` returns a :class:`~gan_postproc.Adapter` (its
+discriminator is the starting critic), ``--data`` returns real samples in
+chain convention (a tensor, or an iterable of batches). Held-out real samples
+for model selection come from ``--validation`` or, for tensor data,
 ``--holdout N`` (N rows split off by the seed). Training checkpoints to
 ``--checkpoint-dir`` (default ``OUT.checkpoint``) and resumes when re-run.
 """
@@ -13,27 +14,25 @@ selection come from ``--validation MODULE:FUNCTION`` or, for tensor data,
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from ..adapter import Adapter
 from ..defaults import DEFAULTS
-from ..errors import InputError, InputTypeError
+from ..errors import InputError
 from ..validation import check_count
+from .specs import SHIPPED_MODELS, SHIPPED_REAL_DATA, load_adapter, load_real_data
 
 NAME = "train-importance"
 HELP = "train a latent importance network w(z) for latent_rs / latent_ga / latent_rs_ga (Issenhuth et al. 2022, Algorithm 1)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--adapter", required=True, metavar="MODULE:FUNCTION", help="function returning the generator's Adapter (with its critic attached)")
-    parser.add_argument("--data", required=True, metavar="MODULE:FUNCTION", help="function returning real samples: a tensor [N, ...] or an iterable of batches")
+    parser.add_argument("--model", required=True, metavar="MODEL", help=f"{', '.join(SHIPPED_MODELS)}, or package.module:function returning an Adapter (with its critic attached)")
+    parser.add_argument("--data", required=True, metavar="DATA", help=f"{', '.join(SHIPPED_REAL_DATA)}, or package.module:function returning real samples (a tensor [N, ...] or an iterable of batches)")
     held = parser.add_mutually_exclusive_group()
-    held.add_argument("--validation", metavar="MODULE:FUNCTION", help="function returning held-out real samples [M, ...] for model selection")
+    held.add_argument("--validation", metavar="DATA", help="held-out real samples [M, ...] for model selection (a name or package.module:function, as --data)")
     held.add_argument("--holdout", type=int, metavar="N", help="hold out N rows of the tensor --data for model selection")
     parser.add_argument("--out", required=True, type=Path, help="where to write the trained network (.safetensors)")
     parser.add_argument("--checkpoint-dir", type=Path, help="checkpoint folder (default: OUT.checkpoint); re-running resumes")
@@ -53,24 +52,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def load_object(spec: str, option: str) -> Any:
-    """Call the function named by ``MODULE:FUNCTION`` (``FUNCTION`` may be dotted) and return its result."""
-    module_name, _, attribute = spec.partition(":")
-    if not module_name or not attribute:
-        raise InputError(f"{option} must look like MODULE:FUNCTION (e.g. mypkg.models:make_adapter), got {spec!r}")
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as error:
-        raise InputError(f"{option}: cannot import module {module_name!r} ({error}); is it on PYTHONPATH?") from error
-    for part in attribute.split("."):
-        if not hasattr(target, part):
-            raise InputError(f"{option}: module {module_name!r} has no attribute {attribute!r}")
-        target = getattr(target, part)
-    if not callable(target):
-        raise InputTypeError(f"{option}: {spec} is not callable; name a function that takes no arguments")
-    return target()
-
-
 def split_holdout(data: object, holdout: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Split ``holdout`` rows off a tensor, chosen by ``seed``: ``(training rows, held-out rows)``."""
     if not isinstance(data, torch.Tensor):
@@ -85,13 +66,11 @@ def split_holdout(data: object, holdout: int, seed: int) -> tuple[torch.Tensor, 
 def run(args: argparse.Namespace) -> int:
     from gan_postproc.plugins.latent_rs import train_importance_network
 
-    adapter = load_object(args.adapter, "--adapter")
-    if not isinstance(adapter, Adapter):
-        raise InputTypeError(f"--adapter must return a gan_postproc.Adapter, got {type(adapter).__name__}; wrap your generator with TorchAdapter(G, ...)")
-    data = load_object(args.data, "--data")
+    adapter = load_adapter(args.model)
+    data = load_real_data(args.data)
     validation = None
     if args.validation:
-        validation = load_object(args.validation, "--validation")
+        validation = load_real_data(args.validation)
     elif args.holdout:
         data, validation = split_holdout(data, args.holdout, args.seed)
     checkpoint_dir = args.checkpoint_dir or args.out.with_name(args.out.name + ".checkpoint")
