@@ -7,10 +7,12 @@ and -17%; its EMD is computed on another sample size, so compare the
 relative change, not the absolute values). This benchmark runs the rows the
 latent-reweighting plugins contribute to the ``toy2d`` suite (the shipped
 importance networks of ``benchmarks/train_importance.py``) beside the bare
-generator with the suite runner (rows interleaved seed by seed, timed in the
-same process): exact EMD (optimal assignment, :func:`gan_postproc.metrics.emd`)
-of ``--n`` generated vs ``--n`` fresh real points per seed, milliseconds per
-sample, the cost ratio to the bare generator, and the acceptance rate.
+generator with the suite runner and the ``toy2d`` suite's context and
+measurement (rows interleaved seed by seed, timed in the same process):
+exact EMD of ``--n`` generated vs ``--n`` fresh real points per seed,
+milliseconds per sample, the cost ratio to the bare generator, and the
+acceptance rate. (``gan-postproc bench toy2d`` runs the same rows beside
+every other method.)
 """
 
 from __future__ import annotations
@@ -20,20 +22,15 @@ from typing import Any
 
 import torch
 
+from gan_postproc.bench.contexts import TOY2D_DATASETS, toy2d_context, toy2d_evaluator
 from gan_postproc.bench.report import describe_run, format_table, machine_info
-from gan_postproc.bench.setups import BenchmarkContext
 from gan_postproc.bench.suite import baseline_rows, run_side_by_side, summarise
-from gan_postproc.metrics import emd
-from gan_postproc.models.toy2d import TOY2D_DATASETS, sample_toy2d_real, toy2d_adapter
 from gan_postproc.plugins.latent_ga import gan_postproc_benchmark_setups as ga_rows
 from gan_postproc.plugins.latent_rs import gan_postproc_benchmark_setups as rs_rows
 from gan_postproc.plugins.latent_rs_ga import gan_postproc_benchmark_setups as rs_ga_rows
 
 NAME = "latent_rw_toy2d"
 HELP = "latent reweighting on the DOT 2-D models: EMD over seeds and cost vs the bare generator (paper Table 1)"
-
-#: Seed offset of the real points each seed is compared with (never the training or held-out points).
-REAL_SEED_OFFSET = 10_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,16 +50,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(describe_run("latent reweighting rows vs the bare generator: exact EMD to fresh real points, cost per sample",
                            "the DOT 2-D WGAN-GP models (25gaussians, swissroll)", args.n, seeds, "cpu"))
         for dataset in args.datasets:
-            context = BenchmarkContext(
-                suite="toy2d", dataset=dataset, adapter=toy2d_adapter(dataset), conditional_adapter=None,
-                real_data=lambda n, seed, d=dataset: sample_toy2d_real(d, n, seed=seed),
-            )
+            context = toy2d_context(dataset)
             rows = [*baseline_rows(context), *rs_rows(context), *ga_rows(context), *rs_ga_rows(context)]
-
-            def evaluate(batch: Any, seed: int, d: str = dataset) -> dict[str, float]:
-                return {"emd": emd(batch.images, sample_toy2d_real(d, args.n, seed=REAL_SEED_OFFSET + seed))}
-
-            summary = summarise(run_side_by_side(context, rows, n=args.n, seeds=seeds, evaluate=evaluate, batch_size=args.batch_size, progress=False), ["emd"])
+            outcomes = run_side_by_side(context, rows, n=args.n, seeds=seeds, evaluate=toy2d_evaluator(dataset, args.n), batch_size=args.batch_size, progress=False)
+            summary = summarise(outcomes, ["emd"])
             base = summary["baseline"]["emd_mean"]
             table = []
             for name, entry in summary.items():

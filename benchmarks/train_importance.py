@@ -48,9 +48,9 @@ ASSETS = Path(__file__).resolve().parents[1] / "src" / "gan_postproc" / "assets"
 
 #: Settings of Algorithm 1 per data set (what is not given takes gan_postproc.DEFAULTS).
 SETTINGS: dict[str, dict[str, Any]] = {
-    "25gaussians": {"steps": 2000, "critic_steps": 5, "critic_warmup": 300, "batch_size": 128, "lr": 1e-4, "critic_lr": 1e-4, "eval_every": 100},
-    "swissroll": {"steps": 2000, "critic_steps": 5, "critic_warmup": 300, "batch_size": 128, "lr": 1e-4, "critic_lr": 1e-4, "eval_every": 100},
-    "digits": {"steps": 1500, "critic_steps": 5, "critic_warmup": 300, "batch_size": 128, "lr": 1e-4, "critic_lr": 1e-4, "eval_every": 100, "eval_pool": 10_000},
+    "25gaussians": {"steps": 600, "eval_samples": 2000},
+    "swissroll": {"steps": 600, "eval_samples": 2000},
+    "digits": {"steps": 600, "eval_pool": 10_000},
 }
 #: Seeds: of Algorithm 1, of the training / held-out real samples, of the held-out split.
 SEEDS = {"training": 0, "real_data": 1, "heldout": 2}
@@ -105,9 +105,9 @@ def tune_ga(adapter: Adapter, network: ImportanceNetwork, heldout: torch.Tensor)
     return tuned
 
 
-def train_one(dataset: str, work_dir: Path) -> dict[str, Any]:
+def train_one(dataset: str, work_dir: Path, assets: Path, steps: int | None) -> dict[str, Any]:
     adapter, real, heldout, data = LOADERS[dataset](dataset)
-    settings = SETTINGS[dataset]
+    settings = {**SETTINGS[dataset], **({"steps": steps} if steps else {})}
     start = time.perf_counter()
     result = train_importance_network(
         adapter, real, validation_data=heldout, checkpoint_dir=work_dir / dataset, seed=SEEDS["training"], **settings
@@ -129,13 +129,13 @@ def train_one(dataset: str, work_dir: Path) -> dict[str, Any]:
         "measured": measured,
         "history": result.history,
     }
-    path = result.network.save(ASSETS / group / name, info=info)
+    path = result.network.save(assets / group / name, info=info)
     return {"group": group, "file": name, "path": path, "info": info}
 
 
-def write_manifest_entry(group: str, file: str, path: Path, info: dict[str, Any], command: str) -> None:
+def write_manifest_entry(assets: Path, group: str, file: str, path: Path, info: dict[str, Any], command: str) -> None:
     """Add or replace this file's entry in ``assets/<group>/manifest.json``, keeping every other entry."""
-    manifest_path = ASSETS / group / "manifest.json"
+    manifest_path = assets / group / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.exists() else {
         "description": f"files of assets/{group}; importance networks written by benchmarks/train_importance.py",
         "files": {},
@@ -152,7 +152,7 @@ def write_manifest_entry(group: str, file: str, path: Path, info: dict[str, Any]
         "measured": info["measured"],
         "machine": machine_info("cpu"),
     }
-    atomic_write(manifest_path, lambda temporary: Path(temporary).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8"))
+    atomic_write(manifest_path, lambda temporary: temporary.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,12 +160,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=sorted(SETTINGS), default=sorted(SETTINGS), help="data sets to train for")
     parser.add_argument("--work-dir", type=Path, default=Path("importance_work"), help="checkpoints (re-running resumes)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--assets", type=Path, default=ASSETS, help="asset folder to write into (default: the package's)")
+    parser.add_argument("--steps", type=int, help="override the number of updates of w (quick checks)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     command = "python benchmarks/train_importance.py " + " ".join(sys.argv[1:] if argv is None else argv)
     for dataset in args.only:
-        written = train_one(dataset, args.work_dir)
-        write_manifest_entry(written["group"], written["file"], written["path"], written["info"], command.strip())
+        written = train_one(dataset, args.work_dir, args.assets, args.steps)
+        write_manifest_entry(args.assets, written["group"], written["file"], written["path"], written["info"], command.strip())
         print(f"  wrote {written['path']} ({os.path.getsize(written['path'])} bytes)")
     return 0
 
