@@ -6,9 +6,9 @@
 For each shipped generator this runs Algorithm 1 of Issenhuth et al. (WACV
 2022) through :func:`gan_postproc.plugins.latent_rs.train_importance_network`
 with the settings in :data:`SETTINGS`, selects the snapshot with the best
-held-out EMD (held-out real samples never used for training, nor by the
-benchmarks' measurements), tunes the latentGA step size on the same
-held-out samples, and writes
+held-out energy distance (held-out real samples never used for training,
+nor by the benchmarks' measurements), tunes the latentGA step size on the
+same held-out samples (by EMD of 1000 chain samples, mean of 2 seeds), and writes
 
 * ``assets/dot2d/importance_<data set>.safetensors`` and ``assets/dot2d/manifest.json``,
 * ``assets/digits/importance.safetensors`` and its entry in ``assets/digits/manifest.json``
@@ -50,7 +50,7 @@ ASSETS = Path(__file__).resolve().parents[1] / "src" / "gan_postproc" / "assets"
 SETTINGS: dict[str, dict[str, Any]] = {
     "25gaussians": {"steps": 600, "eval_samples": 2000},
     "swissroll": {"steps": 600, "eval_samples": 2000},
-    "digits": {"steps": 600, "eval_pool": 10_000},
+    "digits": {"steps": 400},
 }
 #: Seeds: of Algorithm 1, of the training / held-out real samples, of the held-out split.
 SEEDS = {"training": 0, "real_data": 1, "heldout": 2}
@@ -113,11 +113,11 @@ def train_one(dataset: str, work_dir: Path, assets: Path, steps: int | None) -> 
         adapter, real, validation_data=heldout, checkpoint_dir=work_dir / dataset, seed=SEEDS["training"], **settings
     )
     seconds = time.perf_counter() - start
-    print(f"{dataset}: held-out EMD unweighted {result.baseline_emd:.4f} -> selected {result.best_emd:.4f} (step {result.best_step} of {result.steps})")
+    print(f"{dataset}: held-out energy distance unweighted {result.baseline_energy:.4f} -> selected {result.best_energy:.4f} (step {result.best_step} of {result.steps})")
     samplers = tune_ga(adapter, result.network, heldout)
     measured = {
-        "heldout_emd_unweighted_pool": result.baseline_emd,
-        "heldout_emd_selected_pool": result.best_emd,
+        "heldout_energy_unweighted": result.baseline_energy,
+        "heldout_energy_selected": result.best_energy,
         "heldout_emd_bare_chain": _heldout_emd(adapter, None, heldout, 101),
         "heldout_emd_latent_rs_chain": _heldout_emd(adapter, LatentRS(result.network), heldout, 101),
     }

@@ -52,7 +52,7 @@ def trained():
     return adapter, result
 
 
-def test_training_moves_weight_to_the_real_half_and_improves_heldout_emd(trained):
+def test_training_moves_weight_to_the_real_half_and_improves_the_heldout_score(trained):
     adapter, result = trained
     z = adapter.prior.sample(5, torch.arange(4000))
     with torch.no_grad():
@@ -60,9 +60,9 @@ def test_training_moves_weight_to_the_real_half_and_improves_heldout_emd(trained
     assert w.min() >= 0
     assert abs(float(w.mean()) - 1.0) < 0.05  # normalised: E_prior[w] = 1 (Lemma 1)
     assert float(w[z[:, 0] > 0.2].mean()) > 3 * float(w[z[:, 0] < -0.2].mean())
-    assert result.best_step > 0 and result.best_emd < 0.6 * result.baseline_emd
+    assert result.best_step > 0 and result.best_energy < 0.5 * result.baseline_energy
     assert [h["step"] for h in result.history] == [0, 20, 40, 60, 80, 100]
-    assert result.history[0]["heldout_emd"] == result.baseline_emd
+    assert result.history[0]["heldout_energy"] == result.baseline_energy
     # the user's critic was copied, not trained in place
     assert result.critic.module is not adapter.discriminator.module
 
@@ -155,7 +155,7 @@ def test_training_resumes_from_its_checkpoint_exactly(tmp_path):
 def test_an_iterable_of_batches_is_accepted_as_real_data():
     batches = [(_right_half(64, k), torch.zeros(64)) for k in range(3)]  # (x, y) pairs, as a DataLoader yields
     result = train_importance_network(_identity_adapter(), batches, steps=10, **{**FAST, "eval_every": 10})
-    assert result.best_step == 10 and result.baseline_emd is None  # no validation data: the last iterate
+    assert result.best_step == 10 and result.baseline_energy is None  # no validation data: the last iterate
     with pytest.raises(InputError, match="yielded no batch"):
         train_importance_network(_identity_adapter(), iter([]), steps=2, **FAST)
 
@@ -252,7 +252,7 @@ def test_cli_trains_saves_and_resumes(tmp_path, capsys):
     ]
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["steps"] == 20 and summary["heldout_emd_unweighted"] > 0
+    assert summary["steps"] == 20 and summary["heldout_energy_unweighted"] > 0
     assert (tmp_path / "w.safetensors.checkpoint" / "last.safetensors").is_file()
     network = ImportanceNetwork.load(out)
     assert ImportanceNetwork.read_info(out)["best_step"] == summary["best_step"]
@@ -265,3 +265,22 @@ def test_cli_trains_saves_and_resumes(tmp_path, capsys):
     assert "cannot import 'no_such_module'" in capsys.readouterr().err
     assert main(["train-importance", "--model", f"{__name__}:cli_adapter", "--data", f"{__name__}:cli_data", "--holdout", "5000", "--out", str(out)]) == 2
     assert "leaves no training data" in capsys.readouterr().err
+
+
+def test_benchmark_rows_use_the_shipped_networks_with_their_tuned_settings():
+    from gan_postproc.bench.contexts import toy2d_context
+    from gan_postproc.bench.setups import BenchmarkContext
+    from gan_postproc.plugins import latent_ga, latent_rs, latent_rs_ga
+    from gan_postproc.plugins._importance_network import load_shipped_importance_network
+
+    context = toy2d_context("25gaussians")
+    rows = [*latent_rs.gan_postproc_benchmark_setups(context), *latent_ga.gan_postproc_benchmark_setups(context),
+            *latent_rs_ga.gan_postproc_benchmark_setups(context)]
+    assert [row.name for row in rows] == ["latent_rs", "latent_ga", "latent_rs_ga"]
+    shipped = load_shipped_importance_network("25gaussians")
+    assert rows[0].sampler.importance.config() == shipped.config()
+    assert f"step_size={rows[1].sampler.step_size}" in rows[1].note
+    batch = Chain(context.adapter, rows[0].sampler).sample(50)
+    rows[0].floor(batch, None)  # one generator pass over the returned latents
+    other = BenchmarkContext(suite="toy2d", dataset="moons", adapter=context.adapter, conditional_adapter=None, real_data=context.real_data)
+    assert latent_rs.gan_postproc_benchmark_setups(other) == []

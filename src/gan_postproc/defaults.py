@@ -103,10 +103,11 @@ class Defaults:
     importance_gp_weight: float = 10.0
     #: Updates of w between two held-out evaluations (and checkpoints).
     importance_eval_every: int = 50
-    #: Generated samples compared with the held-out real samples at each evaluation (at most as many as given).
+    #: Held-out real samples the reweighted model is compared with at each evaluation (at most as many as given).
     importance_eval_samples: int = 1000
-    #: Prior draws whose weights define the reweighted model at each evaluation.
-    importance_eval_pool: int = 20_000
+    #: Prior draws whose weights define the reweighted model at each evaluation (their pairwise
+    #: distances are kept: 4000**2 float32 = 64 MB).
+    importance_eval_pool: int = 4000
     #: latentRS: proposal rounds drawn per pass of w. With acceptance 1/3, 8 rounds leave 4% of the
     #: samples for a next pass, so a batch finishes in 2-3 passes instead of about 20 (on the DOT 2-D
     #: models, where w costs about as much as the generator's loop overhead, this cut latentRS's
