@@ -6,7 +6,7 @@
 For each shipped generator this runs Algorithm 1 of Issenhuth et al. (WACV
 2022) through :func:`gan_postproc.plugins.latent_rs.train_importance_network`
 with the settings in :data:`SETTINGS`, selects the snapshot with the best
-held-out energy distance (held-out real samples never used for training,
+held-out sliced Wasserstein-1 distance (held-out real samples never used for training,
 nor by the benchmarks' measurements), tunes the latentGA step size on the
 same held-out samples (by EMD of 1000 chain samples, mean of 2 seeds), and writes
 
@@ -113,11 +113,11 @@ def train_one(dataset: str, work_dir: Path, assets: Path, steps: int | None) -> 
         adapter, real, validation_data=heldout, checkpoint_dir=work_dir / dataset, seed=SEEDS["training"], **settings
     )
     seconds = time.perf_counter() - start
-    print(f"{dataset}: held-out energy distance unweighted {result.baseline_energy:.4f} -> selected {result.best_energy:.4f} (step {result.best_step} of {result.steps})")
+    print(f"{dataset}: held-out sliced W1 unweighted {result.baseline_score:.4f} -> selected {result.best_score:.4f} (step {result.best_step} of {result.steps})")
     samplers = tune_ga(adapter, result.network, heldout)
     measured = {
-        "heldout_energy_unweighted": result.baseline_energy,
-        "heldout_energy_selected": result.best_energy,
+        "heldout_sliced_w1_unweighted": result.baseline_score,
+        "heldout_sliced_w1_selected": result.best_score,
         "heldout_emd_bare_chain": _heldout_emd(adapter, None, heldout, 101),
         "heldout_emd_latent_rs_chain": _heldout_emd(adapter, LatentRS(result.network), heldout, 101),
     }

@@ -60,9 +60,9 @@ def test_training_moves_weight_to_the_real_half_and_improves_the_heldout_score(t
     assert w.min() >= 0
     assert abs(float(w.mean()) - 1.0) < 0.05  # normalised: E_prior[w] = 1 (Lemma 1)
     assert float(w[z[:, 0] > 0.2].mean()) > 3 * float(w[z[:, 0] < -0.2].mean())
-    assert result.best_step > 0 and result.best_energy < 0.5 * result.baseline_energy
+    assert result.best_step > 0 and result.best_score < 0.5 * result.baseline_score
     assert [h["step"] for h in result.history] == [0, 20, 40, 60, 80, 100]
-    assert result.history[0]["heldout_energy"] == result.baseline_energy
+    assert result.history[0]["heldout_sliced_w1"] == result.baseline_score
     # the user's critic was copied, not trained in place
     assert result.critic.module is not adapter.discriminator.module
 
@@ -155,7 +155,7 @@ def test_training_resumes_from_its_checkpoint_exactly(tmp_path):
 def test_an_iterable_of_batches_is_accepted_as_real_data():
     batches = [(_right_half(64, k), torch.zeros(64)) for k in range(3)]  # (x, y) pairs, as a DataLoader yields
     result = train_importance_network(_identity_adapter(), batches, steps=10, **{**FAST, "eval_every": 10})
-    assert result.best_step == 10 and result.baseline_energy is None  # no validation data: the last iterate
+    assert result.best_step == 10 and result.baseline_score is None  # no validation data: the last iterate
     with pytest.raises(InputError, match="yielded no batch"):
         train_importance_network(_identity_adapter(), iter([]), steps=2, **FAST)
 
@@ -252,7 +252,7 @@ def test_cli_trains_saves_and_resumes(tmp_path, capsys):
     ]
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["steps"] == 20 and summary["heldout_energy_unweighted"] > 0
+    assert summary["steps"] == 20 and summary["heldout_sliced_w1_unweighted"] > 0
     assert (tmp_path / "w.safetensors.checkpoint" / "last.safetensors").is_file()
     network = ImportanceNetwork.load(out)
     assert ImportanceNetwork.read_info(out)["best_step"] == summary["best_step"]

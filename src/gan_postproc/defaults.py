@@ -105,8 +105,7 @@ class Defaults:
     importance_eval_every: int = 50
     #: Held-out real samples the reweighted model is compared with at each evaluation (at most as many as given).
     importance_eval_samples: int = 1000
-    #: Prior draws whose weights define the reweighted model at each evaluation (their pairwise
-    #: distances are kept: 4000**2 float32 = 64 MB).
+    #: Prior draws whose weights define the reweighted model at each evaluation.
     importance_eval_pool: int = 4000
     #: latentRS: proposal rounds drawn per pass of w. With acceptance 1/3, 8 rounds leave 4% of the
     #: samples for a next pass, so a batch finishes in 2-3 passes instead of about 20 (on the DOT 2-D

@@ -98,8 +98,8 @@ def run(args: argparse.Namespace) -> int:
         "checkpoint": str(result.checkpoint),
         "steps": result.steps,
         "best_step": result.best_step,
-        "heldout_energy_unweighted": result.baseline_energy,
-        "heldout_energy_selected": result.best_energy,
+        "heldout_sliced_w1_unweighted": result.baseline_score,
+        "heldout_sliced_w1_selected": result.best_score,
         "network": result.network.describe(),
     }
     result.network.save(args.out, info={"trained_by": "gan-postproc train-importance", **summary})
@@ -107,8 +107,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
     else:
         print(f"wrote {args.out} (step {result.best_step} of {result.steps}; checkpoint {result.checkpoint})")
-        if result.baseline_energy is not None:
-            print(f"held-out energy distance: unweighted generator {result.baseline_energy:.4f}, selected network {result.best_energy:.4f}")
+        if result.baseline_score is not None:
+            print(f"held-out sliced W1: unweighted generator {result.baseline_score:.4f}, selected network {result.best_score:.4f}")
         else:
             print("no held-out data given: the last iterate was kept (pass --validation or --holdout to select on held-out data)")
     return 0
