@@ -50,7 +50,7 @@ ASSETS = Path(__file__).resolve().parents[1] / "src" / "gan_postproc" / "assets"
 SETTINGS: dict[str, dict[str, Any]] = {
     "25gaussians": {"steps": 600, "eval_samples": 2000},
     "swissroll": {"steps": 600, "eval_samples": 2000},
-    "digits": {"steps": 400},
+    "digits": {"steps": 400, "lr": 5e-4, "critic_steps": 5},
 }
 #: Seeds: of Algorithm 1, of the training / held-out real samples, of the held-out split.
 SEEDS = {"training": 0, "real_data": 1, "heldout": 2}
