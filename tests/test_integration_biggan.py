@@ -13,6 +13,7 @@ biggan = pytest.importorskip("pytorch_pretrained_biggan")
 from gan_postproc import Chain, Classifier, dropin, get_registry  # noqa: E402
 from gan_postproc.errors import CheckpointError, InputError, OptionalDependencyError  # noqa: E402
 from gan_postproc.integrations.biggan import BigGANAdapter, load_biggan  # noqa: E402
+from gan_postproc.plugins.truncation import TruncationSampler  # noqa: E402
 
 from .integration_methods import EvenRowLayerRefiner, assert_differs_only_in_even_rows, check_chain_end_to_end  # noqa: E402
 
@@ -73,6 +74,23 @@ def test_latents_follow_the_packages_truncated_noise_distribution(model):
     reference = biggan.truncated_noise_sample(batch_size=4000, dim_z=8, truncation=0.5, seed=0).flatten()
     assert stats.ks_2samp(z, reference).pvalue > 1e-3
     assert z.min() >= -1.0 and z.max() <= 1.0
+
+
+def test_the_truncation_sampler_gives_exactly_biggans_own_truncation(model):
+    adapter = BigGANAdapter(model)  # the constructor's truncation (1.0) stays the default of generate
+    chain = Chain(adapter, TruncationSampler(0.4), batch_size=6)
+    truncated = chain.sample(6, seed=2)
+    assert chain.sampler.resolved_mode == "native"
+    u, labels = truncated.latents, truncated.labels
+    with torch.no_grad():  # what truncated_noise_sample(truncation=0.4) and model(z, one_hot, 0.4) give for these u
+        assert torch.equal(truncated.images, model(0.4 * u, torch.eye(10)[labels], 0.4))
+        # the truncation selects batch-norm statistics too: scaling the latents alone is not the same
+        assert not torch.equal(truncated.images, BigGANAdapter(model).generate(0.4 * u, labels))
+    plain = Chain(adapter, batch_size=6).sample(6, seed=2)
+    assert torch.equal(plain.latents, u) and torch.equal(plain.labels, labels)
+    assert bool((plain.images != truncated.images).flatten(1).any(1).all())
+    with pytest.raises(InputError, match="BigGAN's truncation"):
+        Chain(adapter, TruncationSampler(1.5)).sample(2)
 
 
 @pytest.mark.parametrize("layer", ["gen_z", "layers.0", "layers.2", "layers.4"])

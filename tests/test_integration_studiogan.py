@@ -9,6 +9,7 @@ import torch
 
 from gan_postproc import Chain, get_registry
 from gan_postproc.errors import InputError
+from gan_postproc.plugins.truncation import TruncationSampler
 from gan_postproc.integrations.studiogan import (
     GENERATE_IMAGES_PARAMETERS,
     StudioGANAdapter,
@@ -130,6 +131,23 @@ def test_stylegan_models_truncate_in_w_and_return_ws():
     z, y = torch.randn(3, 8), torch.tensor([0, 1, 2])
     with torch.no_grad():
         assert torch.equal(adapter.generate_from(adapter.generate_to(z, y, "mapping"), z, y, "mapping"), adapter.generate(z, y))
+
+
+def test_the_truncation_sampler_uses_w_space_truncation_for_stylegan_and_the_prior_otherwise(models):
+    torch.manual_seed(1)
+    mapping, synthesis = sg.MappingNetwork(c_dim=4).eval(), sg.SynthesisNetwork().eval()
+    adapter = StudioGANAdapter(None, z_dim=8, num_classes=4, generator_mapping=mapping, generator_synthesis=synthesis, truncation_cutoff=2)
+    chain = Chain(adapter, TruncationSampler(0.5), batch_size=8)
+    truncated = chain.sample(8, seed=4)
+    assert chain.sampler.resolved_mode == "native"
+    z, y = truncated.latents, truncated.labels
+    with torch.no_grad():
+        ws = mapping(z, torch.nn.functional.one_hot(y, 4), truncation_psi=0.5, truncation_cutoff=2)
+        assert torch.equal(truncated.images, synthesis(ws, noise_mode="const").clamp(-1, 1))
+        assert not torch.equal(truncated.images, adapter.generate(z, y))  # the adapter's default: no truncation
+    G, _ = models
+    other = Chain(StudioGANAdapter(G, z_dim=8, num_classes=4), TruncationSampler(0.5), batch_size=8)
+    assert float(other.sample(8).latents.abs().max()) <= 0.5 and other.sampler.resolved_mode == "prior"
 
 
 def test_adv_output_shapes_are_normalised():

@@ -20,6 +20,7 @@ from gan_postproc.integrations.stylegan2 import (
     stylegan2_adapter,
     stylegan2_discriminator,
 )
+from gan_postproc.plugins.truncation import TruncationSampler
 
 from .integration_methods import EvenRowLayerRefiner, assert_differs_only_in_even_rows, check_chain_end_to_end
 from .stylegan2_standins import nvlabs_pair, rosinality_pair
@@ -57,6 +58,31 @@ def test_w_space_truncation_pulls_towards_w_avg_and_respects_the_cutoff():
     assert torch.allclose(cut[:, :2], G.mapping.w_avg.expand(4, 2, 8)) and torch.equal(cut[:, 2:], untruncated[:, 2:])
     images = StyleGAN2Adapter(G, truncation_psi=0.0).generate(z)
     assert torch.allclose(images, images[:1].expand_as(images), atol=1e-6)
+
+
+@pytest.mark.parametrize("convention", ["nvlabs", "rosinality"])
+def test_the_truncation_sampler_gives_exactly_the_frameworks_own_w_space_truncation(convention):
+    G, _ = nvlabs_pair(3) if convention == "nvlabs" else rosinality_pair()
+    options = {"truncation_cutoff": 3} if convention == "nvlabs" else {}
+    adapter = stylegan2_adapter(G, **options)  # the constructor's psi (1.0) stays the default of generate
+    chain = Chain(adapter, TruncationSampler(0.6), batch_size=8)
+    truncated = chain.sample(8, seed=3)
+    assert chain.sampler.resolved_mode == "native" and adapter.native_truncation
+    z, labels = truncated.latents, truncated.labels
+    with torch.no_grad():
+        if convention == "nvlabs":
+            own = G(z, _one_hot(labels, 3), truncation_psi=0.6, truncation_cutoff=3, noise_mode="const")
+        else:
+            noise = [getattr(G.noises, f"noise_{i}") for i in range(G.num_layers)]
+            own = G([z], truncation=0.6, truncation_latent=adapter.truncation_latent, noise=noise)[0]
+    assert torch.equal(truncated.images, own.clamp(-1, 1))
+    plain = Chain(adapter, batch_size=8).sample(8, seed=3)
+    assert torch.equal(plain.latents, z)  # the same prior latents: only the truncation differs
+    assert bool((plain.images != truncated.images).flatten(1).any(1).all())
+    with torch.no_grad():
+        assert torch.equal(adapter.generate(z, labels), plain.images)
+    with pytest.raises(InputError, match=r"psi \(w-space truncation\)"):
+        Chain(adapter, TruncationSampler(1.5)).sample(4)
 
 
 @pytest.mark.parametrize("convention", ["nvlabs", "rosinality"])
