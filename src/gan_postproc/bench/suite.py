@@ -4,11 +4,21 @@ Rows are interleaved seed by seed (baseline included), so slow drifts of the
 machine affect every row alike. Each row's ``setup`` (fitting, calibration) is
 timed separately from its sampling cost. A row that fails is reported with its
 error in the results, never dropped silently.
+
+Sampling cost: by default the scored passes are timed (one pass per seed). With
+a :class:`TimingPlan` the cost is measured apart from the scored passes: every
+row first runs one untimed warm-up pass, then ``repeats`` timed passes of ``n``
+samples each, interleaved across rows in a rotating order (repetition ``k``
+starts at row ``k``), and the reported cost is the median over the timed passes.
+On a small or shared machine a single pass of a tiny model is dominated by
+scheduling noise and one-off warm-up; interleaving and the median remove both
+without favouring any row.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,11 +31,42 @@ from ..batch import SampleBatch
 from ..chain import Chain
 from ..errors import GanPostprocError
 from ..manager import PluginManager
+from ..validation import check_count
 from .setups import BenchmarkContext, BenchmarkSetup
 
-__all__ = ["RowOutcome", "baseline_rows", "run_side_by_side", "summarise"]
+__all__ = ["RowOutcome", "TimingPlan", "TIMING_SEED_OFFSET", "baseline_rows", "run_side_by_side", "summarise"]
 
 Evaluate = Callable[[SampleBatch, int], dict[str, float | None]]
+
+#: The timed passes of a :class:`TimingPlan` sample with seeds from here on (not scored).
+TIMING_SEED_OFFSET = 1_000_000
+
+
+@dataclass(frozen=True)
+class TimingPlan:
+    """How sampling cost is measured apart from the scored passes (see the module docstring).
+
+    Attributes:
+        n: samples per timed pass.
+        repeats: timed passes per row, interleaved across rows; the median is reported.
+        batch_size: chain batch size of the timed passes (``None``: the run's batch size).
+    """
+
+    n: int
+    repeats: int
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        check_count(self.n, "timing n")
+        check_count(self.repeats, "timing repeats")
+        if self.batch_size is not None:
+            check_count(self.batch_size, "timing batch_size")
+
+    def describe(self, run_batch_size: int) -> str:
+        """One line for a benchmark's printed header."""
+        batch = self.batch_size or run_batch_size
+        return (f"cost: median of {self.repeats} timed passes of {self.n} samples per row (batch size {batch}), "
+                "interleaved across rows in rotating order after one untimed warm-up pass each; scored passes untimed")
 
 
 @dataclass
@@ -34,7 +75,8 @@ class RowOutcome:
 
     Attributes:
         metrics: one dict per seed (whatever ``evaluate`` returned).
-        ms_per_sample: sampling cost per seed, all chain stages, setup excluded.
+        ms_per_sample: sampling cost per timed pass (per seed, or the passes of a
+            :class:`TimingPlan`), all chain stages, setup excluded.
         setup_seconds: time of the chain's one-off setup (fitting, calibration).
         sampler: the sampler's acceptance statistics after the last seed.
         preview: the first images of the first seed, for a grid (or ``None``).
@@ -73,8 +115,13 @@ def run_side_by_side(
     preview: int = 0,
     plugin_manager: PluginManager | None = None,
     progress: bool = True,
+    timing: TimingPlan | None = None,
 ) -> list[RowOutcome]:
-    """Run every row for every seed; returns one :class:`RowOutcome` per row, in order."""
+    """Run every row for every seed; returns one :class:`RowOutcome` per row, in order.
+
+    Without ``timing`` each scored pass is timed; with it the cost comes from
+    the plan's separate interleaved passes (:class:`TimingPlan`).
+    """
     outcomes = [RowOutcome(row) for row in rows]
     chains: dict[str, Chain] = {}
     bar = tqdm(total=len(rows) * len(seeds), desc=f"{context.suite}/{context.dataset}", unit="run", disable=not progress)
@@ -99,7 +146,8 @@ def run_side_by_side(
                 continue
             try:
                 batch = chain.sample(n, seed=seed)
-                outcome.ms_per_sample.append(chain.report.ms_per_sample)
+                if timing is None:
+                    outcome.ms_per_sample.append(chain.report.ms_per_sample)
                 outcome.metrics.append(evaluate(batch, seed))
                 outcome.sampler = chain.report.sampler
                 if preview and outcome.preview is None:
@@ -108,7 +156,35 @@ def run_side_by_side(
                 outcome.error = f"{type(error).__name__}: {error}"
             bar.update(1)
     bar.close()
+    if timing is not None:
+        _time_rows([o for o in outcomes if o.name in chains and o.error is None], chains, timing)
     return outcomes
+
+
+def _time_rows(outcomes: Sequence[RowOutcome], chains: dict[str, Chain], timing: TimingPlan) -> None:
+    """Warm-up pass per row, then ``timing.repeats`` rounds of one timed pass per row in rotating order."""
+    live = list(outcomes)
+    for repeat in range(-1, timing.repeats):  # -1: the untimed warm-up round
+        start = max(repeat, 0) % len(live) if live else 0
+        for outcome in live[start:] + live[:start]:
+            if outcome.error is not None:
+                continue
+            chain = chains[outcome.name]
+            run_batch_size = chain.batch_size
+            chain.batch_size = timing.batch_size or run_batch_size
+            try:
+                chain.sample(timing.n, seed=TIMING_SEED_OFFSET + max(repeat, 0))
+                if repeat >= 0:
+                    outcome.ms_per_sample.append(chain.report.ms_per_sample)
+            except Exception as error:  # a row that fails while timed is reported like any failure
+                outcome.error = f"{type(error).__name__}: {error}"
+            finally:
+                chain.batch_size = run_batch_size
+
+
+def _median(values: Sequence[float]) -> float | None:
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    return statistics.median(values) if values else None
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
@@ -121,17 +197,16 @@ def _mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
 
 
 def summarise(outcomes: Sequence[RowOutcome], metric_names: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Per row: mean and std over seeds of each metric, ms per sample, and the cost ratio
-    against the matching baseline (conditional rows against ``baseline_conditional``)."""
-    base_ms = {
-        o.setup.conditional: _mean_std(o.ms_per_sample)[0] for o in outcomes if o.name in ("baseline", "baseline_conditional")
-    }
+    """Per row: mean and std over seeds of each metric, ms per sample (median over the timed
+    passes), and the cost ratio against the matching baseline (conditional rows against
+    ``baseline_conditional``)."""
+    base_ms = {o.setup.conditional: _median(o.ms_per_sample) for o in outcomes if o.name in ("baseline", "baseline_conditional")}
     summary: dict[str, dict[str, Any]] = {}
     for outcome in outcomes:
         entry: dict[str, Any] = {"note": outcome.setup.note, "conditional": outcome.setup.conditional, "seeds": len(outcome.metrics)}
         for name in metric_names:
             entry[f"{name}_mean"], entry[f"{name}_std"] = _mean_std([m.get(name) for m in outcome.metrics])
-        ms, _ = _mean_std(outcome.ms_per_sample)
+        ms = _median(outcome.ms_per_sample)
         baseline = base_ms.get(outcome.setup.conditional)
         entry["ms_per_sample"] = ms
         entry["cost_ratio"] = ms / baseline if ms is not None and baseline else None
