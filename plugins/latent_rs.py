@@ -43,8 +43,10 @@ class LatentRS(RejectionSampler):
     Args:
         importance: the trained importance network, or the path of a saved one.
         max_weight: the bound ``m``; default the ``m`` the network was trained with.
-        rounds_per_call: proposal rounds drawn in one pass of ``w_phi`` (the
-            shared loop then needs a few passes instead of dozens; see
+        rounds_per_call, round_growth: proposal rounds drawn in the first pass of
+            ``w_phi``, and the factor by which each later pass draws more (the
+            shared loop then needs a few passes instead of dozens while
+            evaluating ``w_phi`` on few proposals beyond the accepted ones; see
             :class:`~gan_postproc.RejectionSampler`).
         max_rounds, min_acceptance_rate: bounds of the shared rejection loop
             (an all-zero network stops with :class:`~gan_postproc.errors.AcceptanceError`).
@@ -63,10 +65,13 @@ class LatentRS(RejectionSampler):
         *,
         max_weight: float | None = None,
         rounds_per_call: int = DEFAULTS.latent_rs_rounds_per_call,
+        round_growth: int = DEFAULTS.latent_rs_round_growth,
         max_rounds: int = DEFAULTS.rejection_max_rounds,
         min_acceptance_rate: float = DEFAULTS.rejection_min_acceptance_rate,
     ) -> None:
-        super().__init__(max_rounds=max_rounds, min_acceptance_rate=min_acceptance_rate, rounds_per_call=rounds_per_call)
+        super().__init__(
+            max_rounds=max_rounds, min_acceptance_rate=min_acceptance_rate, rounds_per_call=rounds_per_call, round_growth=round_growth
+        )
         self.importance = as_importance_network(importance, self.name)
         self.max_weight = self.importance.max_weight if max_weight is None else check_max_weight(max_weight)
 

@@ -34,7 +34,7 @@ class LatentRSGA(LatentRS):
     Args:
         importance: the trained importance network, or the path of a saved one.
         steps, step_size: the ascent (see :class:`~gan_postproc.plugins.latent_ga.LatentGA`).
-        max_weight, rounds_per_call, max_rounds, min_acceptance_rate: the rejection step
+        max_weight, rounds_per_call, round_growth, max_rounds, min_acceptance_rate: the rejection step
             (see :class:`~gan_postproc.plugins.latent_rs.LatentRS`).
 
     Output batch: as :class:`LatentRS`, with ascended ``latents`` and
@@ -52,11 +52,12 @@ class LatentRSGA(LatentRS):
         step_size: float = DEFAULTS.latent_ga_step_size,
         max_weight: float | None = None,
         rounds_per_call: int = DEFAULTS.latent_rs_rounds_per_call,
+        round_growth: int = DEFAULTS.latent_rs_round_growth,
         max_rounds: int = DEFAULTS.rejection_max_rounds,
         min_acceptance_rate: float = DEFAULTS.rejection_min_acceptance_rate,
     ) -> None:
         super().__init__(
-            importance, max_weight=max_weight, rounds_per_call=rounds_per_call, max_rounds=max_rounds, min_acceptance_rate=min_acceptance_rate
+            importance, max_weight=max_weight, rounds_per_call=rounds_per_call, round_growth=round_growth, max_rounds=max_rounds, min_acceptance_rate=min_acceptance_rate
         )
         self.steps = check_count(steps, "steps")
         self.step_size = check_positive(step_size, "step_size")

@@ -105,6 +105,27 @@ def test_several_rounds_per_call_keep_the_first_accepted_round(tiny_adapter, bar
     assert torch.equal(batch.latents, other.latents)
 
 
+def test_growing_rounds_per_call_follow_the_schedule_and_stay_batch_independent(tiny_adapter, bare_pm):
+    class Recording(PositiveFirstCoordinate):
+        def propose_rounds(self, adapter, request, first_round, count):
+            self.calls.append((first_round, count))
+            return super().propose_rounds(adapter, request, first_round, count)
+
+    def run(batch_size, **kwargs):
+        sampler = Recording(floor=0.05, rounds_per_call=2, round_growth=2, **kwargs)
+        sampler.calls = []
+        batch = Chain(tiny_adapter, sampler, batch_size=batch_size, plugin_manager=bare_pm).sample(200, seed=2)
+        return sampler, batch
+
+    sampler, batch = run(200)
+    assert sampler.calls[:3] == [(0, 2), (2, 4), (6, 8)]  # 2, 4, 8, ... rounds, whatever is pending
+    assert len(batch) == 200 and int(batch.provenance["proposals"].sum()) == sampler.stats.proposals
+    _, other = run(9)
+    assert torch.equal(batch.latents, other.latents)
+    with pytest.raises(InputError, match="round_growth"):
+        PositiveFirstCoordinate(round_growth=0)
+
+
 def test_several_rounds_per_call_still_stop_at_max_rounds(tiny_adapter, bare_pm):
     class Never(PositiveFirstCoordinate):
         def propose(self, adapter, request, round):

@@ -236,11 +236,14 @@ class Defaults:
     importance_eval_samples: int = 1000
     #: Prior draws whose weights define the reweighted model at each evaluation.
     importance_eval_pool: int = 4000
-    #: latentRS: proposal rounds drawn per pass of w. With acceptance 1/3, 8 rounds leave 4% of the
-    #: samples for a next pass, so a batch finishes in 2-3 passes instead of about 20 (on the DOT 2-D
-    #: models, where w costs about as much as the generator's loop overhead, this cut latentRS's
-    #: time per sample about 4-fold).
-    latent_rs_rounds_per_call: int = 8
+    #: latentRS: proposal rounds drawn in the first pass of w (about m = 1 / acceptance, the expected
+    #: proposals per sample). One round per pass would need about 20 passes per batch at acceptance
+    #: 1/3, each paying the loop's fixed overhead.
+    latent_rs_rounds_per_call: int = 3
+    #: latentRS: each later pass draws this many times the rounds of the one before (3, 6, 12, ...:
+    #: about 5 proposals of w per sample in 3-4 passes at acceptance 1/3, where a constant 8 rounds
+    #: per pass evaluates w on about 8.3 proposals per sample for the same number of passes).
+    latent_rs_round_growth: int = 2
     #: latentGA: gradient-ascent steps on w(z) (the paper tunes it; about 10).
     latent_ga_steps: int = 10
     #: latentGA: step size of each ascent step z <- z + step * grad w(z).

@@ -6,8 +6,11 @@ proposal in the next round. Every proposal and every acceptance draw for
 sample ``i`` in round ``r`` is keyed by ``(seed, i, r)``, so the sample that
 index ``i`` ends up with does not depend on the batch it ran in. A sampler
 with cheap proposals may draw ``rounds_per_call`` rounds per pass
-(:meth:`RejectionSampler.propose_rounds`); each index then keeps its first
-accepted round, as if the rounds had run one at a time.
+(:meth:`RejectionSampler.propose_rounds`), growing by ``round_growth`` each
+pass (the pending indices shrink geometrically, so later passes stay small
+while the number of passes stays low); each index then keeps its first
+accepted round, as if the rounds had run one at a time. The rounds of each
+pass depend only on the pass number, never on the batch.
 
 The loop is bounded: it stops with :class:`~gan_postproc.errors.AcceptanceError`
 when the acceptance rate collapses below ``min_acceptance_rate`` (checked once
@@ -39,10 +42,12 @@ class RejectionSampler(LatentSampler):
         max_rounds: most proposals per sample before giving up.
         min_acceptance_rate: give up when the overall acceptance rate of a
             request falls below this after ``min_proposals_for_check`` proposals.
-        rounds_per_call: proposal rounds drawn per call of :meth:`propose_rounds`
+        rounds_per_call: proposal rounds drawn in the first call of :meth:`propose_rounds`
             (1: one round at a time). More rounds per call mean fewer passes of
             the loop for cheap proposals; the outcome for an index still does
             not depend on the batch it runs in.
+        round_growth: each later call draws this many times the rounds of the
+            call before (1: always ``rounds_per_call``).
     """
 
     def __init__(
@@ -51,11 +56,13 @@ class RejectionSampler(LatentSampler):
         max_rounds: int = DEFAULTS.rejection_max_rounds,
         min_acceptance_rate: float = DEFAULTS.rejection_min_acceptance_rate,
         rounds_per_call: int = 1,
+        round_growth: int = 1,
     ) -> None:
         super().__init__()
         self.max_rounds = check_count(max_rounds, "max_rounds")
         self.min_acceptance_rate = check_probability(min_acceptance_rate, "min_acceptance_rate", open_high=True)
         self.rounds_per_call = check_count(rounds_per_call, "rounds_per_call")
+        self.round_growth = check_count(round_growth, "round_growth")
 
     @abc.abstractmethod
     def propose(self, adapter: Adapter, request: SampleRequest, round: int) -> tuple[SampleBatch, torch.Tensor]:
@@ -95,13 +102,13 @@ class RejectionSampler(LatentSampler):
 
     def _uniforms(self, request: SampleRequest, first_round: int, count: int) -> torch.Tensor:
         """``[count, n]`` acceptance draws keyed by sample index and round (by block when ``count > 1``)."""
-        if self.rounds_per_call == 1:
+        if count == 1:
             return request.uniform((), "accept", self.name, first_round)[None]
         return request.uniform((count,), "accept", self.name, "rounds", first_round).T
 
     def sample(self, adapter: Adapter, request: SampleRequest) -> SampleBatch:
-        """The shared loop: each pending index gets ``rounds_per_call`` proposals per call and keeps
-        its first accepted one (so the result is that of proposing one round at a time)."""
+        """The shared loop: each pending index gets ``rounds_per_call * round_growth**k`` proposals in
+        call ``k`` and keeps its first accepted one (so the result is that of proposing one round at a time)."""
         n = len(request)
         pending = torch.arange(n)
         accepted_parts: list[SampleBatch] = []
@@ -109,13 +116,14 @@ class RejectionSampler(LatentSampler):
         proposals = torch.zeros(n, dtype=torch.int64)
         proposed = hits = 0
         first_round = 0
+        rounds = self.rounds_per_call
         while len(pending):
             if first_round >= self.max_rounds:
                 raise AcceptanceError(
                     f"{self.name}: {len(pending)} of {n} samples were still rejected after max_rounds={self.max_rounds} "
                     f"proposals each (overall acceptance {hits}/{proposed}); raise max_rounds or loosen the threshold"
                 )
-            count = min(self.rounds_per_call, self.max_rounds - first_round)
+            count = min(rounds, self.max_rounds - first_round)
             sub = request.subset(pending)
             batch, probability = self.propose_rounds(adapter, sub, first_round, count)
             probability = self._check_probability(probability, count * len(sub)).view(count, len(sub))
@@ -137,6 +145,7 @@ class RejectionSampler(LatentSampler):
                 accepted_rows.append(pending[hit])
             pending = pending[~hit]
             first_round += count
+            rounds *= self.round_growth
             if len(pending) and proposed >= DEFAULTS.rejection_min_proposals_for_check and hits / proposed < self.min_acceptance_rate:
                 raise AcceptanceError(
                     f"{self.name}: acceptance collapsed: {hits} of {proposed} proposals accepted "
