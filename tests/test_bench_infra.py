@@ -88,3 +88,17 @@ def test_tables_and_run_descriptions_say_what_and_where():
     text = describe_run("EMD", "DOT 2-D models", 1000, [0, 1], "cpu")
     assert "samples: 1000" in text and "seeds: [0, 1]" in text and "thread" in text
     assert machine_info("cpu")["device"] == "cpu"
+
+
+def test_timing_plan_times_rows_apart_from_the_scored_passes(tiny_adapter, bare_pm):
+    from gan_postproc.bench.suite import TimingPlan
+
+    rows = baseline_rows(_context(tiny_adapter)) + [BenchmarkSetup("zero", refiners=[Zero()])]
+    outcomes = run_side_by_side(_context(tiny_adapter), rows, n=10, seeds=[0, 1], batch_size=4, plugin_manager=bare_pm,
+                                evaluate=lambda b, s: {}, progress=False, timing=TimingPlan(n=30, repeats=5, batch_size=30))
+    assert [len(o.ms_per_sample) for o in outcomes] == [5, 5] and all(len(o.metrics) == 2 for o in outcomes)
+    # a row slower than max_pass_seconds per timed pass keeps its scored passes' timing (one per seed)
+    slow = run_side_by_side(_context(tiny_adapter), rows, n=10, seeds=[0, 1], plugin_manager=bare_pm, evaluate=lambda b, s: {},
+                            progress=False, timing=TimingPlan(n=30, repeats=5, max_pass_seconds=1e-9))
+    assert [len(o.ms_per_sample) for o in slow] == [2, 2]
+    assert "median of 5 timed passes of 30 samples" in TimingPlan(n=30, repeats=5).describe(4)

@@ -10,6 +10,9 @@ a :class:`TimingPlan` the cost is measured apart from the scored passes: every
 row first runs one untimed warm-up pass, then ``repeats`` timed passes of ``n``
 samples each, interleaved across rows in a rotating order (repetition ``k``
 starts at row ``k``), and the reported cost is the median over the timed passes.
+A row whose timed pass would take longer than ``max_pass_seconds`` (judged by
+its scored passes) keeps the median of its scored passes instead: they are long
+enough for noise not to matter, and timing it again would cost minutes.
 On a small or shared machine a single pass of a tiny model is dominated by
 scheduling noise and one-off warm-up; interleaving and the median remove both
 without favouring any row.
@@ -50,11 +53,13 @@ class TimingPlan:
         n: samples per timed pass.
         repeats: timed passes per row, interleaved across rows; the median is reported.
         batch_size: chain batch size of the timed passes (``None``: the run's batch size).
+        max_pass_seconds: rows slower than this per timed pass keep their scored passes' timing.
     """
 
     n: int
     repeats: int
     batch_size: int | None = None
+    max_pass_seconds: float = 2.0
 
     def __post_init__(self) -> None:
         check_count(self.n, "timing n")
@@ -66,7 +71,8 @@ class TimingPlan:
         """One line for a benchmark's printed header."""
         batch = self.batch_size or run_batch_size
         return (f"cost: median of {self.repeats} timed passes of {self.n} samples per row (batch size {batch}), "
-                "interleaved across rows in rotating order after one untimed warm-up pass each; scored passes untimed")
+                "interleaved across rows in rotating order after one untimed warm-up pass each (rows slower than "
+                f"{self.max_pass_seconds:g} s per such pass: median of their scored passes)")
 
 
 @dataclass
@@ -146,8 +152,7 @@ def run_side_by_side(
                 continue
             try:
                 batch = chain.sample(n, seed=seed)
-                if timing is None:
-                    outcome.ms_per_sample.append(chain.report.ms_per_sample)
+                outcome.ms_per_sample.append(chain.report.ms_per_sample)
                 outcome.metrics.append(evaluate(batch, seed))
                 outcome.sampler = chain.report.sampler
                 if preview and outcome.preview is None:
@@ -157,7 +162,11 @@ def run_side_by_side(
             bar.update(1)
     bar.close()
     if timing is not None:
-        _time_rows([o for o in outcomes if o.name in chains and o.error is None], chains, timing)
+        fast = [o for o in outcomes if o.name in chains and o.error is None
+                and max(o.ms_per_sample, default=0.0) * timing.n / 1000.0 <= timing.max_pass_seconds]
+        for outcome in fast:
+            outcome.ms_per_sample = []  # replaced by the timed passes
+        _time_rows(fast, chains, timing)
     return outcomes
 
 
