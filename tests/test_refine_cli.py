@@ -19,6 +19,7 @@ from gan_postproc.cli import refine_command
 from gan_postproc.cli.app import main
 from gan_postproc.errors import CheckpointError, InputError, UnsafeCheckpointError
 from gan_postproc.image_files import read_image, to_chain
+from gan_postproc.loading import CodeExecutionWarning
 
 CONFIG = {"in_channels": 1, "num_classes": 3, "image_size": [8, 8], "width": 8}
 
@@ -120,7 +121,8 @@ def test_pickles_load_only_with_an_explicit_opt_in(tmp_path):
     torch.save(net, path)
     with pytest.raises(UnsafeCheckpointError, match="allow_pickle=True"):
         load_classifier(path)
-    loaded = load_classifier(path, allow_pickle=True)
+    with pytest.warns(CodeExecutionWarning, match="executes the code"):
+        loaded = load_classifier(path, allow_pickle=True)
     assert loaded.num_classes == 3
 
 
@@ -234,6 +236,7 @@ def test_other_input_problems_are_named(tmp_path, classifier_file, image_folder,
     Image.fromarray(np.zeros((5, 5), dtype=np.uint8)).save(image_folder / "odd.png")
     assert main(refine_args(classifier_file, image_folder, tmp_path / "out2")) == 2
     assert "one size" in capsys.readouterr().err
+    (image_folder / "odd.png").unlink()
     torch.save(ConvClassifier(**CONFIG), tmp_path / "net.pt")
     args = refine_args(classifier_file, image_folder, tmp_path / "out3")
     args[args.index(str(classifier_file))] = str(tmp_path / "net.pt")

@@ -84,7 +84,7 @@ def test_trains_from_an_npz_and_reports_held_out_accuracy(tmp_path, capsys):
     "change, message",
     [
         ("one_class", "one sub-folder of images per class"),
-        ("odd_size", "all images need one size"),
+        ("odd_size", "differ in size or colour mode"),
         ("bad_output", "must be a .safetensors file"),
         ("negative_eps", "--eps must be a finite number > 0"),
     ],
