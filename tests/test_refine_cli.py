@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from gan_postproc.cli.app import main
 from gan_postproc.errors import CheckpointError, InputError, UnsafeCheckpointError
 from gan_postproc.image_files import read_image, to_chain
 from gan_postproc.loading import CodeExecutionWarning
+
+from .faults import files, interrupt_part_way
 
 CONFIG = {"in_channels": 1, "num_classes": 3, "image_size": [8, 8], "width": 8}
 
@@ -193,6 +196,32 @@ def test_refining_an_npz_keeps_its_other_arrays_and_resumes(tmp_path, classifier
     with np.load(resumed_dir / "samples.npz") as done:
         assert np.array_equal(done["images"], reference)
     assert not any(p.name.endswith(".parts") for p in resumed_dir.iterdir())
+
+
+@pytest.mark.parametrize("kind", ["folder", "npz"])
+def test_a_run_killed_part_way_resumes_to_the_uninterrupted_result(tmp_path, classifier_file, kind):
+    rng = np.random.default_rng(2)
+    pixels = rng.integers(0, 256, (24, 8, 8), dtype=np.uint8)
+    if kind == "folder":
+        source = tmp_path / "inputs"
+        source.mkdir()
+        for i, image in enumerate(pixels):
+            Image.fromarray(image).save(source / f"{i:02d}.png")
+    else:
+        source = tmp_path / "inputs.npz"
+        np.savez(source, images=pixels[:, None])
+    reference, out = tmp_path / "reference", tmp_path / "killed"
+    args = lambda output: refine_args(classifier_file, source, output, "--batch-size", "2")  # noqa: E731
+    assert main(args(reference)) == 0
+
+    def written() -> int:
+        return len(list(out.glob("*.png"))) if kind == "folder" else len(list(out.glob(".inputs.parts/*.npz")))
+
+    done = lambda: written() == 24 if kind == "folder" else (out / "inputs.npz").exists()  # noqa: E731
+    stopped = interrupt_part_way(args(out), started=lambda: written() >= 2, finished=done)
+    assert stopped.returncode == -signal.SIGKILL
+    assert main(args(out)) == 0
+    assert files(out) == files(reference)  # every image once, bit-identical, no temp or part files left
 
 
 def test_float_arrays_need_their_value_range(tmp_path, classifier_file, capsys):
