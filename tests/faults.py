@@ -18,12 +18,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
+from gan_postproc.loading import read_safetensors
+
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Runs ``gan-postproc ARGV`` with every progress step delayed by SECONDS: ``python -c SLOWED SECONDS ARGV...``.
+#: One torch thread, like the test process, so a run resumed in the test equals one made there.
 SLOWED = """
 import sys, time
+import torch
 import tqdm.std
+torch.set_num_threads(1)  # as in the test process (conftest): float sums then match bit for bit
 update = tqdm.std.tqdm.update
 def slow_update(self, n=1):
     time.sleep(float(sys.argv[1]))
@@ -86,3 +93,13 @@ def interrupt_part_way(
 def files(directory: Path) -> dict[str, bytes]:
     """Every file under ``directory`` (hidden ones too), by relative path: what a run left on disk."""
     return {p.relative_to(directory).as_posix(): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def safetensors_content(path: Path) -> tuple[dict[str, tuple[str, tuple[int, ...], bytes]], dict[str, str]]:
+    """A safetensors file's tensors (as raw bytes, with dtype and shape) and metadata.
+
+    Compare these rather than file bytes: safetensors writes metadata entries in
+    hash-map order, which differs between processes.
+    """
+    tensors, metadata = read_safetensors(path)
+    return {key: (str(t.dtype), tuple(t.shape), t.contiguous().view(-1).view(torch.uint8).numpy().tobytes()) for key, t in tensors.items()}, metadata
