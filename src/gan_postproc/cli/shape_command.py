@@ -7,7 +7,7 @@ import json
 
 from ..defaults import DEFAULTS
 from ..io import check_writable
-from .specs import SHIPPED_MODELS, SHIPPED_REAL_DATA, load_adapter, load_real_samples
+from .specs import SHIPPED_MODELS, SHIPPED_REAL_DATA, load_adapter, load_real_data
 
 NAME = "shape-discriminator"
 HELP = (
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     refiner = CollaborativeRefiner(layer=args.layer, steps=args.steps, step_size=args.step_size, selection=args.selection)
     shape_discriminator(
         load_adapter(args.model),
-        load_real_samples(args.real_data),
+        load_real_data(args.real_data, "--real-data"),
         refiner=refiner,
         iterations=args.iterations,
         batch_size=args.batch_size,
