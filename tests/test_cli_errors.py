@@ -31,6 +31,8 @@ def BAD_INPUTS(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "refine": (["refine", "--refiner", "bigroc", "--input", missing, "--output", str(tmp / "r")], f"--input {missing} does not exist"),
         "train-robust-classifier": (["train-robust-classifier", "--data", str(tmp), "--output", str(tmp / "c.pt"), "--eps", "0.5", "--epochs", "1"],
                                     "--output must be a .safetensors file"),
+        "train-importance": (["train-importance", "--model", "toy2d-25gaussians", "--data", "toy2d-25gaussians", "--out", str(tmp)],
+                             f"--out {tmp} is a folder; give a file name"),
         "bench": (["bench", "no_such_benchmark"], "no benchmark named 'no_such_benchmark'"),
     }
 

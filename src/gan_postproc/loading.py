@@ -43,6 +43,7 @@ __all__ = [
     "read_safetensors",
     "read_safetensors_metadata",
     "metadata_json",
+    "checked_entries",
     "read_json",
     "read_npz",
     "torch_load_weights",
@@ -69,8 +70,14 @@ def _path_of(path: str | os.PathLike[str], what: str, error: type[GanPostprocErr
     return path
 
 
+def _one_line(cause: BaseException, limit: int = 200) -> str:
+    """A library's message on one line, cut to ``limit`` characters (PyTorch's run to several lines)."""
+    text = " ".join(str(cause).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _unreadable(path: Path, what: str, kind: str, cause: BaseException, fix: str | None, error: type[GanPostprocError]) -> GanPostprocError:
-    reason = f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__
+    reason = type(cause).__name__ + (f": {_one_line(cause)}" if str(cause) else "")
     if path.stat().st_size == 0:
         reason = "the file is empty"
     return error(f"cannot read {what} {path} as {kind} ({reason}); {fix or _DEFAULT_FIX}")
@@ -115,6 +122,26 @@ def metadata_json(metadata: Mapping[str, str], key: str, path: str | os.PathLike
         return json.loads(metadata[key])
     except ValueError as cause:
         raise CheckpointError(f"{what} {path}: the metadata entry {key!r} is not valid JSON ({cause})") from cause
+
+
+def checked_entries(
+    value: Any, keys: Iterable[str], path: str | os.PathLike[str], what: str, entry: str, *, fix: str | None = None
+) -> dict[str, Any]:
+    """``value`` (a parsed metadata entry), checked to be a JSON object holding every one of ``keys``.
+
+    Args:
+        entry: the entry's name, for messages (``"state"``, ``"state.config"``).
+        fix: what the user should do about a damaged file (default: write it again).
+
+    Raises:
+        CheckpointError: naming the file, the entry and the missing keys.
+    """
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{what} {path}: its {entry!r} metadata is a {type(value).__name__}, not an object; {fix or _DEFAULT_FIX}")
+    missing = [key for key in keys if key not in value]
+    if missing:
+        raise CheckpointError(f"{what} {path}: its {entry!r} metadata lacks {', '.join(missing)}; {fix or _DEFAULT_FIX}")
+    return value
 
 
 def read_json(
@@ -162,7 +189,7 @@ def torch_load_weights(path: str | os.PathLike[str], what: str = "checkpoint", *
             raise _unreadable(path, what, "a PyTorch file", cause, None, CheckpointError) from cause
         raise UnsafeCheckpointError(
             f"{what} {path} holds objects other than tensors and plain values; refusing to unpickle them, because that "
-            f"could run code stored in the file ({str(cause).splitlines()[0]}). Load it yourself only if you trust it"
+            f"could run code stored in the file ({_one_line(cause)}). Load it yourself only if you trust it"
         ) from cause
     except Exception as cause:  # see the module docs
         raise _unreadable(path, what, "a PyTorch file", cause, None, CheckpointError) from cause
