@@ -52,7 +52,7 @@ from .defaults import DEFAULTS
 from .density_ratio import RealData, draw_prior_samples, real_order, real_samples
 from .errors import CheckpointError, InputError, InputTypeError
 from .io import atomic_write, check_writable, remove_stale_temp_files
-from .loading import load_state_dict_strict, metadata_json, read_safetensors
+from .loading import checked_entries, load_state_dict_strict, metadata_json, read_safetensors
 from .ranges import CHAIN_RANGE, rescale
 from .scoring import Discriminator, ScoreKind, _to_per_sample
 from .splitting import capture_output
@@ -251,11 +251,20 @@ def _save_checkpoint(path: Path, model: nn.Module, best: dict[str, torch.Tensor]
 
 
 def _read_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, str]]:
-    tensors, metadata = read_safetensors(path, "calibration checkpoint", fix="delete it to start over, or choose another checkpoint path")
+    tensors, metadata = read_safetensors(path, "calibration checkpoint", fix=_DELETE)
     if metadata.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a calibration checkpoint (format {metadata.get('format')!r}, expected {CHECKPOINT_FORMAT!r})")
     metadata_json(metadata, "param_groups", path, "calibration checkpoint")
-    return metadata_json(metadata, "state", path, "calibration checkpoint"), tensors, metadata
+    state = checked_entries(metadata_json(metadata, "state", path, "calibration checkpoint"), _STATE_KEYS, path, "calibration checkpoint", "state", fix=_DELETE)
+    checked_entries(state["config"], _CONFIG_KEYS, path, "calibration checkpoint", "state.config", fix=_DELETE)
+    return state, tensors, metadata
+
+
+#: Entries every calibration checkpoint's ``state`` metadata holds (and its ``config``).
+_STATE_KEYS = ("config", "step", "best_step", "best_loss", "history")
+_CONFIG_KEYS = ("source_output", "mode", "feature_layer")
+#: What to do about a damaged calibration checkpoint.
+_DELETE = "delete it to start over, or choose another checkpoint path"
 
 
 def _section(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

@@ -248,7 +248,13 @@ def iter_shards(out: str | Path) -> Iterator[dict[str, np.ndarray]]:
     for relative in manifest["shards"]:
         arrays = read_npz(out / relative, "sample shard", fix=_DAMAGED_RUN)
         if manifest["config"]["format"] == "png":
-            images = [read_image(_png_path(out, int(i)), fix=_DAMAGED_RUN) for i in arrays["indices"]]
+            images = []
+            for index in arrays["indices"]:
+                image = read_image(_png_path(out, int(index)), fix=_DAMAGED_RUN)
+                if images and image.shape != images[0].shape:
+                    raise CheckpointError(f"{_png_path(out, int(index))} is {image.shape} (channels, height, width), unlike the run's "
+                                          f"other images {images[0].shape}; it was changed after the run: {_DAMAGED_RUN}")
+                images.append(image)
             arrays["images"] = np.stack([image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0) for image in images])
         yield arrays
 
