@@ -33,7 +33,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from gan_postproc.classifier_files import ConvClassifier, load_classifier, read_classifier_spec, save_classifier
-from gan_postproc.errors import CheckpointError, GanPostprocError, InputError, UnsafeCheckpointError
+from gan_postproc.errors import CheckpointError, GanPostprocError, UnsafeCheckpointError
 from gan_postproc.image_files import read_label_file, read_npz_images
 from gan_postproc.loading import CodeExecutionWarning, torch_load_weights
 from gan_postproc.models import assets
@@ -80,10 +80,15 @@ def _pickled_classifier(folder: Path) -> Path:
     return folder / "c.pt"
 
 
-def _load_pickled_classifier(path: Path) -> object:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CodeExecutionWarning)
-        return load_classifier(path, allow_pickle=True)
+def _trusting(load: Callable[..., object], **opt_in: bool) -> Callable[[Path], object]:
+    """``load`` with the user's opt-in to running the file's code (and its warning silenced)."""
+
+    def trusted(path: Path) -> object:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CodeExecutionWarning)
+            return load(path, **opt_in)
+
+    return trusted
 
 
 def _calibration(folder: Path) -> Path:
@@ -218,18 +223,10 @@ def _nvlabs(folder: Path) -> Path:
     return folder / "network.pkl"
 
 
-def _load_nvlabs(path: Path) -> object:
+def _load_nvlabs(path: Path, **opt_in: bool) -> object:
     from gan_postproc.integrations.stylegan2 import load_nvlabs_pickle
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CodeExecutionWarning)
-        return load_nvlabs_pickle(path, allow_code_execution=True)
-
-
-def _load_nvlabs_without_opt_in(path: Path) -> object:
-    from gan_postproc.integrations.stylegan2 import load_nvlabs_pickle
-
-    return load_nvlabs_pickle(path)
+    return load_nvlabs_pickle(path, **opt_in)
 
 
 def _importance_network(folder: Path) -> Path:
@@ -265,7 +262,7 @@ CASES = [
     Case("weights (load_weights)", _weights, lambda p: load_weights(_linear(), p)),
     Case("classifier file", _classifier, load_classifier),
     Case("classifier description", _classifier, read_classifier_spec),
-    Case("pickled classifier (allow_pickle)", _pickled_classifier, _load_pickled_classifier, without_opt_in=load_classifier),
+    Case("pickled classifier (allow_pickle)", _pickled_classifier, _trusting(load_classifier, allow_pickle=True), without_opt_in=load_classifier),
     Case("calibration checkpoint", _calibration, _load_calibration),
     Case("shaped discriminator", _shaped, _load_shaped),
     Case("training checkpoint", _training_checkpoint, _load_training_checkpoint),
@@ -280,7 +277,7 @@ CASES = [
     Case("biggan pytorch_model.bin", _biggan("pytorch_model.bin"), _load_biggan),
     Case("mimicry checkpoint", _mimicry, _load_mimicry),
     Case("rosinality checkpoint", _rosinality, _load_rosinality),
-    Case("nvlabs pickle (allow_code_execution)", _nvlabs, _load_nvlabs, without_opt_in=_load_nvlabs_without_opt_in),
+    Case("nvlabs pickle (allow_code_execution)", _nvlabs, _trusting(_load_nvlabs, allow_code_execution=True), without_opt_in=_load_nvlabs),
     Case("importance network", _importance_network, _load_importance_network),
     Case("importance training checkpoint", _importance_checkpoint, lambda p: _train_importance(p.parent), missing_ok=True),
 ]
