@@ -79,10 +79,19 @@ def resolve_layer(adapter: Adapter, layer: str | None) -> str:
 
 
 def network_inputs(adapter: Adapter, latents: torch.Tensor, layer: str) -> torch.Tensor:
-    """The importance network's input ``[N, F]`` for ``latents``: flattened ``z``, or the flattened activation at ``layer``."""
+    """The importance network's input ``[N, F]`` for ``latents``: flattened ``z``, or the mapping output at ``layer``.
+
+    A mapping output ``[N, num_ws, w_dim]`` (StyleGAN's per-layer copies of
+    one ``w``, truncated per layer by an affine map of that same ``w``) is
+    read as its first row ``[N, w_dim]``: it determines all the others, and
+    the network stays the paper's size (``w_dim`` inputs, not 18 x 512).
+    """
     if layer == LATENT_LAYER:
         return latents.reshape(latents.shape[0], -1)
-    return adapter.generate_to(latents, None, layer).reshape(latents.shape[0], -1)
+    activation = adapter.generate_to(latents, None, layer)
+    if activation.dim() == 3:
+        activation = activation[:, 0]
+    return activation.reshape(latents.shape[0], -1)
 
 
 class ImportanceNetwork(nn.Module):
