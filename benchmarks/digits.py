@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, default=2000, help="samples per method and seed (default 2000)")
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
     parser.add_argument("--out", default=None, help="directory for results.json and grid.png")
-    parser.add_argument("--only", nargs="+", default=None, metavar="ROW", help="run only these rows (baselines always run)")
+    parser.add_argument("--only", nargs="+", default=None, metavar="ROW", help="run only these rows (baselines always run; 'none': the baselines alone)")
     parser.add_argument("--threads", type=int, default=1)
 
 

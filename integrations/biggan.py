@@ -39,6 +39,7 @@ from torch import nn
 from gan_postproc import hookimpl
 from gan_postproc.adapter import Adapter
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError
+from gan_postproc.loading import load_state_dict_strict, read_json, torch_load_weights
 from gan_postproc.optional import require
 from gan_postproc.priors import LatentPrior
 from gan_postproc.scoring import Classifier, Discriminator, ScoreKind, as_classifier, as_discriminator
@@ -170,14 +171,15 @@ def load_biggan(name_or_path: str | os.PathLike[str]) -> nn.Module:
         for file in (config_file, weights_file):
             if not os.path.isfile(file):
                 raise CheckpointError(f"{path!r} has no {os.path.basename(file)}; a BigGAN directory holds {CONFIG_NAME} and {WEIGHTS_NAME}")
-        model = package.BigGAN(package.BigGANConfig.from_json_file(config_file))
-        state = torch.load(weights_file, map_location="cpu", weights_only=True)
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if missing:
-            raise CheckpointError(f"{weights_file!r} lacks {len(missing)} parameters of the model, e.g. {missing[:3]}")
-        if unexpected:
-            raise CheckpointError(f"{weights_file!r} has {len(unexpected)} entries the model does not, e.g. {unexpected[:3]}")
-        return model.eval()
+        config = read_json(config_file, "BigGAN config")
+        try:
+            model = package.BigGAN(package.BigGANConfig.from_dict(config))
+        except Exception as error:  # the package builds the network from whatever the file says
+            raise CheckpointError(f"{config_file!r} is not a BigGAN config ({type(error).__name__}: {error})") from error
+        state = torch_load_weights(weights_file, "BigGAN weights file")
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{weights_file!r} holds a {type(state).__name__}, not a state dict of BigGAN weights")
+        return load_state_dict_strict(model, state, repr(weights_file)).eval()
     if path in model_module.PRETRAINED_MODEL_ARCHIVE_MAP:
         try:
             return package.BigGAN.from_pretrained(path).eval()

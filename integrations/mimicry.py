@@ -27,7 +27,6 @@ import importlib
 import importlib.util
 import inspect
 import os
-import pickle
 import re
 import sys
 import types
@@ -38,6 +37,7 @@ from torch import nn
 from gan_postproc import hookimpl
 from gan_postproc.adapter import Adapter
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError
+from gan_postproc.loading import load_state_dict_strict, torch_load_weights
 from gan_postproc.optional import require_installed
 from gan_postproc.priors import LatentPrior
 from gan_postproc.scoring import Classifier, Discriminator, ScoreKind, as_classifier
@@ -180,19 +180,11 @@ def load_mimicry_checkpoint(model: nn.Module, path: str | os.PathLike[str]) -> i
     so no code stored in the file runs. Every parameter must match.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise CheckpointError(f"no checkpoint at {path!r}")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise CheckpointError(f"{path!r} holds objects other than tensors and numbers; refusing to unpickle them: {error}") from error
-    if not isinstance(checkpoint, dict) or "model_state_dict" not in checkpoint:
+    checkpoint = torch_load_weights(path, "torch-mimicry checkpoint")
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model_state_dict"), dict):
         found = sorted(checkpoint) if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise CheckpointError(f"{path!r} is not a torch-mimicry checkpoint (no 'model_state_dict'; found {found})")
-    try:
-        model.load_state_dict(checkpoint["model_state_dict"])
-    except RuntimeError as error:
-        raise CheckpointError(f"{path!r} does not fit {type(model).__name__}: {error}") from error
+    load_state_dict_strict(model, checkpoint["model_state_dict"], repr(path))
     step = checkpoint.get("global_step")
     return None if step is None else int(step)
 

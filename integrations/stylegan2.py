@@ -47,9 +47,8 @@ import inspect
 import os
 import pickle
 import sys
-import warnings
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -58,7 +57,8 @@ from torch import nn
 from gan_postproc import hookimpl
 from gan_postproc.adapter import Adapter
 from gan_postproc.defaults import DEFAULTS
-from gan_postproc.errors import CheckpointError, InputError, InputTypeError, UnsafeCheckpointError
+from gan_postproc.errors import CheckpointError, InputError, InputTypeError
+from gan_postproc.loading import CodeExecutionWarning, load_code_pickle, torch_load_weights
 from gan_postproc.priors import LatentPrior
 from gan_postproc.ranges import CHAIN_RANGE
 from gan_postproc.rng import normal
@@ -78,10 +78,6 @@ __all__ = [
 
 NoiseMode = Literal["const", "random", "none"]
 MAPPING_LAYER = "mapping"
-
-
-class CodeExecutionWarning(UserWarning):
-    """Warns that a checkpoint is being loaded by executing the code it contains."""
 
 
 # --- discriminators ----------------------------------------------------------------------------
@@ -529,22 +525,21 @@ def load_nvlabs_pickle(
         CheckpointError: if the file is missing or is not such a pickle.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise CheckpointError(f"no network pickle at {path!r}")
-    if allow_code_execution is not True:
-        raise UnsafeCheckpointError(
-            f"{path!r} is a pickle: loading it executes code stored in it (NVlabs' torch_utils.persistence). "
-            "If you trust its source, call load_nvlabs_pickle(path, allow_code_execution=True)"
-        )
-    warnings.warn(f"loading {path!r} executes the code stored in the pickle", CodeExecutionWarning, stacklevel=2)
-    with _on_sys_path(nvlabs_root), open(path, "rb") as file:
-        try:
-            data = pickle.load(file)  # noqa: S301 - the caller opted in above
-        except ModuleNotFoundError as error:
-            raise CheckpointError(
-                f"unpickling {path!r} needs the NVlabs code ({error.name!r} is missing); pass nvlabs_root= pointing "
-                "to a stylegan2-ada-pytorch or stylegan3 checkout"
-            ) from error
+
+    def unpickle(file: IO[bytes]) -> Any:
+        with _on_sys_path(nvlabs_root):
+            try:
+                return pickle.load(file)  # noqa: S301 - the caller opted in (load_code_pickle checks)
+            except ModuleNotFoundError as error:
+                raise CheckpointError(
+                    f"unpickling {path!r} needs the NVlabs code ({error.name!r} is missing); pass nvlabs_root= pointing "
+                    "to a stylegan2-ada-pytorch or stylegan3 checkout"
+                ) from error
+
+    data = load_code_pickle(
+        path, "StyleGAN2 network pickle", allow=allow_code_execution, load=unpickle, stacklevel=3,
+        opt_in="call load_nvlabs_pickle(path, allow_code_execution=True) (NVlabs' torch_utils.persistence runs code from it)",
+    )
     if not isinstance(data, dict) or not any(key in data for key in ("G", "G_ema", "D")):
         raise CheckpointError(f"{path!r} is not a StyleGAN2 network pickle (expected a dict with 'G_ema', 'G', 'D')")
     return data
@@ -559,13 +554,7 @@ def load_rosinality_checkpoint(path: str | os.PathLike[str], key: str | None = "
     ``G.load_state_dict(...)``), or the whole dict for ``key=None``.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise CheckpointError(f"no checkpoint at {path!r}")
-    with torch.serialization.safe_globals([argparse.Namespace]):
-        try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as error:
-            raise CheckpointError(f"{path!r} holds objects other than tensors and training arguments; refusing to unpickle them: {error}") from error
+    checkpoint = torch_load_weights(path, "rosinality checkpoint", allowed=[argparse.Namespace])
     if key is None:
         return checkpoint
     if not isinstance(checkpoint, dict) or key not in checkpoint:

@@ -28,7 +28,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
 from torch import nn
 
 from gan_postproc.adapter import LATENT_LAYER, Adapter
@@ -36,8 +35,9 @@ from gan_postproc.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
 from gan_postproc.chain import RunReport
 from gan_postproc.defaults import DEFAULTS
-from gan_postproc.errors import CheckpointError, InputError, InputTypeError
-from gan_postproc.models.assets import asset_path, load_state_dict_strict, read_manifest, sha256_of
+from gan_postproc.errors import CheckpointError, GanPostprocError, InputError, InputTypeError
+from gan_postproc.loading import checked_entries, load_state_dict_strict, metadata_json, read_safetensors, read_safetensors_metadata
+from gan_postproc.models.assets import asset_path, read_manifest, sha256_of
 from gan_postproc.sampler import LatentSampler
 from gan_postproc.training.checkpoint import save_safetensors_atomic
 from gan_postproc.validation import check_count, check_positive
@@ -220,29 +220,39 @@ class ImportanceNetwork(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path) -> ImportanceNetwork:
-        """Rebuild a network saved by :meth:`save` (safetensors: loading runs no code)."""
-        path = Path(path)
-        if not path.is_file():
-            raise CheckpointError(f"importance network file {path} does not exist; train one with `gan-postproc train-importance`")
+        """Rebuild a network saved by :meth:`save` (safetensors: loading runs no code).
+
+        Raises:
+            CheckpointError: if the file is missing, damaged, not an importance
+                network, or its tensors do not fit its stored settings.
+        """
+        state, metadata = read_safetensors(path, "importance network file", fix=_DAMAGED)
+        config = checked_entries(_checked_metadata(path, metadata, "config"), ("input_dim",), path, "importance network file", "config", fix=_DAMAGED)
         try:
-            with safe_open(str(path), framework="pt") as handle:
-                metadata = handle.metadata() or {}
-                state = {key: handle.get_tensor(key) for key in handle.keys()}
-        except Exception as error:  # safetensors raises its own error types for unreadable files
-            raise CheckpointError(f"cannot read {path} as safetensors ({error})") from error
-        if metadata.get("format") != IMPORTANCE_FORMAT:
-            raise CheckpointError(
-                f"{path} is not an importance network (format {metadata.get('format')!r}, expected {IMPORTANCE_FORMAT!r}); "
-                "pass a file written by train_importance_network or ImportanceNetwork.save"
-            )
-        network = cls(**json.loads(metadata["config"]))
+            network = cls(**config)
+        except (TypeError, GanPostprocError) as error:
+            raise CheckpointError(f"importance network file {path}: its stored settings do not build a network ({error}); {_DAMAGED}") from error
         return load_state_dict_strict(network, state, str(path)).eval()
 
     @staticmethod
     def read_info(path: str | Path) -> dict[str, Any]:
         """The ``info`` notes stored in a saved network (how it was trained), without loading tensors."""
-        with safe_open(str(path), framework="pt") as handle:
-            return json.loads((handle.metadata() or {}).get("info", "{}"))
+        metadata = read_safetensors_metadata(path, "importance network file", fix=_DAMAGED)
+        return _checked_metadata(path, {"info": "{}", **metadata}, "info")
+
+
+#: What to do about a damaged importance network file.
+_DAMAGED = "it is damaged: train it again with `gan-postproc train-importance`"
+
+
+def _checked_metadata(path: str | Path, metadata: dict[str, str], key: str) -> Any:
+    """``metadata[key]`` parsed, once the file is known to be an importance network."""
+    if metadata.get("format") != IMPORTANCE_FORMAT:
+        raise CheckpointError(
+            f"{path} is not an importance network (format {metadata.get('format')!r}, expected {IMPORTANCE_FORMAT!r}); "
+            "pass a file written by train_importance_network or ImportanceNetwork.save"
+        )
+    return metadata_json(metadata, key, path, "importance network file")
 
 
 def check_max_weight(value: object) -> float:

@@ -69,6 +69,7 @@ from gan_postproc import rng
 from gan_postproc.adapter import Adapter
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError, MissingModelError
+from gan_postproc.loading import checked_entries
 from gan_postproc.plugins._importance_network import (
     ImportanceNetwork,
     as_importance_network,
@@ -85,6 +86,10 @@ __all__ = ["ImportanceNetwork", "ImportanceTraining", "train_importance_network"
 
 #: File names inside ``checkpoint_dir``.
 CHECKPOINT_NAME = "last.safetensors"
+#: Entries of a checkpoint's ``state`` metadata.
+_STATE_KEYS = ("config", "step", "history", "best_step", "best_score", "baseline_score")
+#: What to do about a damaged checkpoint.
+_DAMAGED = "it is damaged: delete it to start over"
 #: Prior draws per chunk when scoring the evaluation pool (bounds memory).
 _CHUNK = 4096
 #: Random directions of the sliced Wasserstein distance used for selection.
@@ -537,7 +542,9 @@ class _Trainer:
             save_checkpoint(checkpoint, modules=self._modules(), optimizers=self._optimizers(), state={**state, "config": config})
 
     def resume(self, checkpoint: Path, config: dict[str, Any]) -> dict[str, Any]:
-        stored = read_checkpoint_state(checkpoint).get("config") or {}
+        stored = checked_entries(read_checkpoint_state(checkpoint), _STATE_KEYS, checkpoint, "training checkpoint", "state", fix=_DAMAGED)["config"]
+        if not isinstance(stored, dict):
+            raise CheckpointError(f"{checkpoint}: its stored run settings are a {type(stored).__name__}, not an object; {_DAMAGED}")
         if stored != config:
             changed = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
             raise CheckpointError(

@@ -40,7 +40,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
@@ -48,7 +47,8 @@ from gan_postproc import rng
 from gan_postproc.adapter import Adapter
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError
-from gan_postproc.io import atomic_write
+from gan_postproc.io import atomic_write, check_writable, remove_stale_temp_files
+from gan_postproc.loading import load_state_dict_strict, metadata_json, read_safetensors, read_safetensors_metadata
 from gan_postproc.scoring import Discriminator, ScoreKind
 from gan_postproc.validation import check_count, check_positive
 
@@ -57,6 +57,9 @@ from ._real_data import RealData, cycle_real
 from .collaborative import CollaborativeRefiner, collaborative_refine
 
 __all__ = ["shape_discriminator", "save_shaped_discriminator", "load_shaped_discriminator"]
+
+#: What to do about a damaged shaped discriminator or checkpoint file.
+_DAMAGED = "delete it to start over, or choose another path"
 
 #: ``format`` metadata of a shaped-discriminator file and of a shaping checkpoint.
 SHAPED_FORMAT = "gan_postproc.shaped_discriminator/1"
@@ -146,6 +149,10 @@ def shape_discriminator(
     if out_path is not None and out_path.exists():
         _check_settings(_read_metadata(out_path, SHAPED_FORMAT), settings, out_path)
         return load_shaped_discriminator(out_path, original)
+    if out_path is not None:
+        check_writable(out_path, "out")
+        for path in (out_path, Path(str(out_path) + ".ckpt")):
+            remove_stale_temp_files(path)
 
     shaped = copy.deepcopy(original).eval()
     params = [p for p in shaped.parameters()]
@@ -249,16 +256,13 @@ def _atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[st
 
 
 def _read_metadata(path: Path, expected_format: str) -> dict[str, Any]:
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-    except (SafetensorError, OSError) as error:
-        raise CheckpointError(f"cannot read {path} as safetensors ({error}); delete it or choose another path") from error
+    what = "shaping checkpoint" if expected_format == CHECKPOINT_FORMAT else "shaped discriminator file"
+    metadata = read_safetensors_metadata(path, what, fix=_DAMAGED)
     if metadata.get("format") != expected_format:
         raise CheckpointError(
             f"{path} is not a {expected_format} file (format {metadata.get('format')!r}); delete it or choose another path"
         )
-    return json.loads(metadata["settings"])
+    return metadata_json(metadata, "settings", path, what)
 
 
 def _check_settings(found: dict[str, Any], wanted: dict[str, Any], path: Path) -> None:
@@ -297,27 +301,13 @@ def load_shaped_discriminator(path: str | os.PathLike[str], like: Discriminator)
     if not path.is_file():
         raise CheckpointError(f"shaped discriminator {path} does not exist; shape one with shape_discriminator(..., out={str(path)!r})")
     _read_metadata(path, SHAPED_FORMAT)
-    with safe_open(str(path), framework="pt") as handle:
-        output = (handle.metadata() or {}).get("output")
-        state = {key: handle.get_tensor(key) for key in handle.keys()}
+    state, metadata = read_safetensors(path, "shaped discriminator file", fix=_DAMAGED)
+    output = metadata.get("output")
     if output != like.output.value:
         raise CheckpointError(f"{path} holds a discriminator with output {output!r}, but like declares {like.output.value!r}")
     shaped = copy.deepcopy(like)
-    _load_state(shaped.module, state, path)
+    load_state_dict_strict(shaped.module, state, f"shaped discriminator file {path}")
     return shaped.eval().requires_grad_(False)
-
-
-def _load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    mismatched = sorted(key for key in set(expected) & set(state) if expected[key].shape != state[key].shape)
-    if missing or unexpected or mismatched:
-        raise CheckpointError(
-            f"{path} does not fit {type(module).__name__}: missing {missing[:8]}, unexpected {unexpected[:8]}, "
-            f"shape mismatches {mismatched[:8]}; load it into the architecture it was shaped from"
-        )
-    module.load_state_dict(state, strict=True)
 
 
 def _save_checkpoint(path: Path, shaped: Discriminator, optimizer: torch.optim.Optimizer, settings: dict[str, Any], step: int) -> None:
@@ -334,12 +324,12 @@ def _load_checkpoint(path: Path, shaped: Discriminator, optimizer: torch.optim.O
     found = _read_metadata(path, CHECKPOINT_FORMAT)
     resumable = {k: v for k, v in settings.items() if k != "iterations"}
     _check_settings({k: v for k, v in found.items() if k != "iterations"}, resumable, path)
-    with safe_open(str(path), framework="pt") as handle:
-        step = int((handle.metadata() or {})["step"])
-        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    tensors, metadata = read_safetensors(path, "shaping checkpoint", fix=_DAMAGED)
+    step = int(metadata_json(metadata, "step", path, "shaping checkpoint"))
     if step > settings["iterations"]:
         raise CheckpointError(f"{path} is at step {step}, past iterations={settings['iterations']}; raise iterations or delete it")
-    _load_state(shaped.module, {k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith("discriminator/")}, path)
+    discriminator = {k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith("discriminator/")}
+    load_state_dict_strict(shaped.module, discriminator, f"shaping checkpoint {path}")
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
         if key.startswith("optimizer/"):

@@ -40,7 +40,6 @@ classifier's own input range and normalisation live in its
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -50,8 +49,7 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from gan_postproc import hookimpl, rng
 from gan_postproc.adapter import Adapter
@@ -61,6 +59,7 @@ from gan_postproc.chain import RunReport
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError, MissingModelError
 from gan_postproc.io import atomic_write, atomic_write_json
+from gan_postproc.loading import read_json, read_safetensors
 from gan_postproc.ranges import CHAIN_RANGE, clamp_to, rescale
 from gan_postproc.refiner import Refiner
 from gan_postproc.scoring import Classifier
@@ -224,26 +223,25 @@ class LogitDebias:
     def load(cls, path: str | os.PathLike[str]) -> LogitDebias:
         """Read offsets written by :meth:`save` (``.json`` or ``.safetensors``)."""
         path = Path(path)
-        if not path.is_file():
-            raise CheckpointError(f"debias offsets file {path} does not exist; write one with LogitDebias.save or BIGRoC.debias_offsets.save")
-        try:
-            if path.suffix == ".json":
-                stored = json.loads(path.read_text(encoding="utf-8"))
-                fmt, offsets, num_samples = stored.get("format"), torch.tensor(stored["offsets"], dtype=torch.float32), stored["num_samples"]
-            elif path.suffix == ".safetensors":
-                with safe_open(str(path), framework="pt") as handle:
-                    metadata = handle.metadata() or {}
-                offsets = load_file(str(path))["offsets"]
-                fmt, num_samples = metadata.get("format"), int(metadata["num_samples"])
-            else:
-                raise InputError(f"debias offsets are read from .json or .safetensors files, got {path.name!r}")
-        except (KeyError, TypeError, ValueError, SafetensorError, OSError) as error:
-            if isinstance(error, InputError):
-                raise
-            raise CheckpointError(f"{path} is not a BIGRoC debias file ({type(error).__name__}: {error}); write one with LogitDebias.save") from error
+        fix = "write one with LogitDebias.save or BIGRoC.debias_offsets.save"
+        if path.suffix == ".json":
+            stored = read_json(path, "debias offsets file", fix=fix)
+            fmt = stored.get("format") if isinstance(stored, dict) else None
+            if fmt == DEBIAS_FORMAT:
+                offsets, num_samples = stored.get("offsets"), stored.get("num_samples")
+        elif path.suffix == ".safetensors":
+            tensors, metadata = read_safetensors(path, "debias offsets file", fix=fix)
+            fmt = metadata.get("format")
+            if fmt == DEBIAS_FORMAT:
+                offsets, num_samples = tensors.get("offsets"), metadata.get("num_samples")
+        else:
+            raise InputError(f"debias offsets are read from .json or .safetensors files, got {path.name!r}")
         if fmt != DEBIAS_FORMAT:
-            raise CheckpointError(f"{path} has format {fmt!r}, expected {DEBIAS_FORMAT!r}; write it with LogitDebias.save")
-        return cls(offsets=offsets, num_samples=num_samples)
+            raise CheckpointError(f"{path} has format {fmt!r}, expected {DEBIAS_FORMAT!r}; {fix}")
+        try:
+            return cls(offsets=torch.as_tensor(offsets, dtype=torch.float32), num_samples=int(num_samples))
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise CheckpointError(f"{path} is not a valid BIGRoC debias file ({type(error).__name__}: {error}); {fix}") from error
 
 
 def _sum_logits(classifier: Classifier, batches: Iterable[torch.Tensor], autocast: bool) -> tuple[torch.Tensor, int]:

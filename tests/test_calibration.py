@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 
 import pytest
 import torch
@@ -12,9 +13,11 @@ from gan_postproc import Chain, Discriminator, TorchAdapter
 from gan_postproc.calibration import calibrate_discriminator, load_calibrated_discriminator
 from gan_postproc.cli.app import main
 from gan_postproc.errors import CheckpointError, InputError
+from gan_postproc.loading import read_safetensors_metadata
 from gan_postproc.plugins.drs import DiscriminatorRejectionSampler
 
 from .density_ratio_models import AffineGenerator, critic_adapter, data_cdf, exact_discriminator, real_data
+from .faults import interrupt_part_way, safetensors_content
 from .test_density_ratio import Step
 
 SETTINGS = dict(steps=300, lr=3e-3, holdout=2000, eval_every=50, seed=0)
@@ -118,3 +121,21 @@ def test_the_calibrate_command_writes_and_resumes_a_checkpoint(tmp_path, capsys)
     assert main(command) == 0  # finished: re-running resumes at the end and changes nothing
     assert json.loads(capsys.readouterr().out) == first
     assert main([*command[:2], "tests.density_ratio_models:nope", *command[3:]]) == 2
+
+
+def test_the_calibrate_command_killed_part_way_resumes_to_the_uninterrupted_checkpoint(tmp_path):
+    def command(path):
+        return ["calibrate", "--model", "tests.density_ratio_models:critic_adapter", "--real-data", "tests.density_ratio_models:real_data_tensor",
+                "--output", str(path), "--steps", "40", "--eval-every", "5", "--holdout", "200", "--no-progress"]
+
+    reference, killed = tmp_path / "reference.safetensors", tmp_path / "killed.safetensors"
+    assert main(command(reference)) == 0
+
+    def step() -> int:
+        return json.loads(read_safetensors_metadata(killed)["state"])["step"] if killed.is_file() else -1
+
+    stopped = interrupt_part_way(command(killed), started=lambda: step() >= 5, finished=lambda: step() == 40)
+    assert stopped.returncode == -signal.SIGKILL
+    assert main(command(killed)) == 0
+    assert safetensors_content(killed) == safetensors_content(reference)  # weights, optimiser, best copy, history: bit for bit
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["killed.safetensors", "reference.safetensors"]  # no temp file left

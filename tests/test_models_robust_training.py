@@ -22,7 +22,7 @@ from gan_postproc.training import (
     train_classifier,
     train_robust_classifier,
 )
-from gan_postproc.training import checkpoint as checkpoint_module
+from gan_postproc import io as io_module
 
 
 def toy_data(n: int = 48) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,7 +138,7 @@ def test_checkpoint_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     def crash(src: object, dst: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(checkpoint_module.os, "replace", crash)
+    monkeypatch.setattr(io_module.os, "replace", crash)
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(path, modules={"model": toy_model(seed=3)}, state={"epoch": 2})
     assert path.read_bytes() == before  # the old checkpoint survives a failed write

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,9 @@ from gan_postproc.cli import refine_command
 from gan_postproc.cli.app import main
 from gan_postproc.errors import CheckpointError, InputError, UnsafeCheckpointError
 from gan_postproc.image_files import read_image, to_chain
+from gan_postproc.loading import CodeExecutionWarning
+
+from .faults import files, interrupt_part_way
 
 CONFIG = {"in_channels": 1, "num_classes": 3, "image_size": [8, 8], "width": 8}
 
@@ -120,7 +124,8 @@ def test_pickles_load_only_with_an_explicit_opt_in(tmp_path):
     torch.save(net, path)
     with pytest.raises(UnsafeCheckpointError, match="allow_pickle=True"):
         load_classifier(path)
-    loaded = load_classifier(path, allow_pickle=True)
+    with pytest.warns(CodeExecutionWarning, match="executes the code"):
+        loaded = load_classifier(path, allow_pickle=True)
     assert loaded.num_classes == 3
 
 
@@ -193,6 +198,32 @@ def test_refining_an_npz_keeps_its_other_arrays_and_resumes(tmp_path, classifier
     assert not any(p.name.endswith(".parts") for p in resumed_dir.iterdir())
 
 
+@pytest.mark.parametrize("kind", ["folder", "npz"])
+def test_a_run_killed_part_way_resumes_to_the_uninterrupted_result(tmp_path, classifier_file, kind):
+    rng = np.random.default_rng(2)
+    pixels = rng.integers(0, 256, (24, 8, 8), dtype=np.uint8)
+    if kind == "folder":
+        source = tmp_path / "inputs"
+        source.mkdir()
+        for i, image in enumerate(pixels):
+            Image.fromarray(image).save(source / f"{i:02d}.png")
+    else:
+        source = tmp_path / "inputs.npz"
+        np.savez(source, images=pixels[:, None])
+    reference, out = tmp_path / "reference", tmp_path / "killed"
+    args = lambda output: refine_args(classifier_file, source, output, "--batch-size", "2")  # noqa: E731
+    assert main(args(reference)) == 0
+
+    def written() -> int:
+        return len(list(out.glob("*.png"))) if kind == "folder" else len(list(out.glob(".inputs.parts/*.npz")))
+
+    done = lambda: written() == 24 if kind == "folder" else (out / "inputs.npz").exists()  # noqa: E731
+    stopped = interrupt_part_way(args(out), started=lambda: written() >= 2, finished=done)
+    assert stopped.returncode == -signal.SIGKILL
+    assert main(args(out)) == 0
+    assert files(out) == files(reference)  # every image once, bit-identical, no temp or part files left
+
+
 def test_float_arrays_need_their_value_range(tmp_path, classifier_file, capsys):
     source = tmp_path / "float.npz"
     np.savez(source, images=np.random.default_rng(0).uniform(0, 1, (4, 1, 8, 8)).astype(np.float32))
@@ -234,6 +265,7 @@ def test_other_input_problems_are_named(tmp_path, classifier_file, image_folder,
     Image.fromarray(np.zeros((5, 5), dtype=np.uint8)).save(image_folder / "odd.png")
     assert main(refine_args(classifier_file, image_folder, tmp_path / "out2")) == 2
     assert "one size" in capsys.readouterr().err
+    (image_folder / "odd.png").unlink()
     torch.save(ConvClassifier(**CONFIG), tmp_path / "net.pt")
     args = refine_args(classifier_file, image_folder, tmp_path / "out3")
     args[args.index(str(classifier_file))] = str(tmp_path / "net.pt")

@@ -6,7 +6,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +16,10 @@ from gan_postproc import Chain, TorchAdapter
 from gan_postproc.errors import CheckpointError, InputError
 from gan_postproc.sample_run import iter_shards, read_manifest, sample_to_disk
 
+from .faults import files, interrupt_part_way
 from .sample_models import image_chain
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _files(directory: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
 @pytest.mark.parametrize("format", ["npz", "png"])
@@ -56,7 +52,7 @@ def test_resume_redoes_only_missing_shards_and_gives_identical_files(tmp_path):
     kept = (partial / "shards" / "shard-000000.npz").stat().st_mtime_ns
     sample_to_disk(image_chain(), 100, partial, format="png", shard_size=25, progress=False)
     assert (partial / "shards" / "shard-000000.npz").stat().st_mtime_ns == kept
-    assert _files(full) == _files(partial)
+    assert files(full) == files(partial)
 
 
 def test_a_different_configuration_refuses_to_resume(tmp_path):
@@ -80,38 +76,30 @@ def test_bad_arguments(tmp_path):
         sample_to_disk(image_chain(), 3, tmp_path / "a_file" / "out")
 
 
-KILLABLE = """
-import sys, time
-from gan_postproc.sample_run import sample_to_disk
-from tests.sample_models import image_chain
-import tests.sample_models as models
-chain = image_chain(batch_size=10)
-original = chain.sampler.sample
-def slow(adapter, request):
-    time.sleep(0.05)
-    return original(adapter, request)
-chain.sampler.sample = slow
-sample_to_disk(chain, 300, sys.argv[1], format="png", shard_size=20, progress=False)
-"""
+def _sample_args(out: Path) -> list[str]:
+    return ["sample", "--model", "tests.sample_models:image_adapter", "--n", "300", "--output", str(out), "--format", "png",
+            "--shard-size", "20", "--batch-size", "10", "--no-progress"]
 
 
-def test_a_run_killed_with_sigkill_resumes_to_identical_output(tmp_path):
-    reference = tmp_path / "reference"
-    sample_to_disk(image_chain(batch_size=10), 300, reference, format="png", shard_size=20, progress=False)
-    out = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-c", KILLABLE, str(out)], cwd=ROOT)
+def test_a_run_interrupted_then_killed_resumes_to_identical_output(tmp_path):
+    from gan_postproc.cli import main
+
+    reference, out = tmp_path / "reference", tmp_path / "killed"
+    assert main(_sample_args(reference)) == 0
+
     def shards_done() -> int:
         return len(list((out / "shards").glob("*.npz"))) if (out / "shards").exists() else 0
 
-    deadline = time.time() + 120
-    while time.time() < deadline and shards_done() < 3:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert 3 <= shards_done() < 15, "the run should have been killed part-way"
-    assert not read_manifest(out)["complete"]
-    subprocess.run([sys.executable, "-c", KILLABLE.replace("time.sleep(0.05)", "pass"), str(out)], cwd=ROOT, check=True)
-    assert _files(reference) == _files(out)
+    def complete() -> bool:
+        return bool((read_manifest(out) or {}).get("complete"))
+
+    stopped = interrupt_part_way(_sample_args(out), started=lambda: shards_done() >= 2, finished=complete, signal_number=signal.SIGINT)
+    assert stopped.returncode == 130 and "Traceback" not in stopped.stderr
+    assert stopped.stderr.strip().splitlines()[-1] == "gan-postproc sample: interrupted; re-run the same command to resume where it stopped"
+    first = shards_done()
+    interrupt_part_way(_sample_args(out), started=lambda: shards_done() >= first + 2, finished=complete)
+    assert main(_sample_args(out)) == 0
+    assert files(reference) == files(out)  # nothing lost, nothing twice, no temp files left, same bytes
     assert len(list((out / "images").glob("*.png"))) == 300
 
 
@@ -134,7 +122,7 @@ def test_two_processes_write_byte_identical_output_to_one(tmp_path):
     finally:
         AcceleratorState._reset_state(True)
         PartialState._reset_state()
-    single_files, double_files = _files(single), _files(tmp_path / "double")
+    single_files, double_files = files(single), files(tmp_path / "double")
     manifest = json.loads(double_files.pop("manifest.json"))
     assert manifest["processes"] == 2
     single_files.pop("manifest.json")

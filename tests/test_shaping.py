@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from gan_postproc.errors import CheckpointError, InputError
 from gan_postproc.plugins.collaborative import CollaborativeRefiner, load_shaped_discriminator, shape_discriminator
 
 from .conftest import TinyGenerator
+from .faults import interrupt_part_way, safetensors_content
 
 
 class SmallD(nn.Module):
@@ -153,3 +155,21 @@ def test_the_cli_command_shapes_saves_and_resumes(tmp_path: Path, capsys: pytest
     assert "other shaping settings" in capsys.readouterr().err
     assert main([*argv[:5], "--out", str(tmp_path / "other.safetensors"), "--layer", "nope", "--no-progress"]) == 2
     assert "valid layers" in capsys.readouterr().err
+
+
+def test_the_cli_command_killed_part_way_resumes_to_the_uninterrupted_file(tmp_path: Path):
+    from gan_postproc.cli import main
+
+    def command(out: Path) -> list[str]:
+        return ["shape-discriminator", "--model", "tests.test_shaping:cli_adapter", "--real-data", "tests.test_shaping:cli_real",
+                "--out", str(out), "--layer", "1", "--steps", "3", "--iterations", "30", "--checkpoint-every", "3",
+                "--batch-size", "8", "--lr", "0.01", "--no-progress"]
+
+    reference, killed = tmp_path / "reference.safetensors", tmp_path / "killed.safetensors"
+    assert main(command(reference)) == 0
+    checkpoint = Path(str(killed) + ".ckpt")
+    stopped = interrupt_part_way(command(killed), started=checkpoint.is_file, finished=killed.is_file)
+    assert stopped.returncode == -signal.SIGKILL
+    assert main(command(killed)) == 0
+    assert safetensors_content(killed) == safetensors_content(reference)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["killed.safetensors", "reference.safetensors"]  # checkpoint and temp files gone

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ from safetensors.torch import load_file
 
 from gan_postproc.classifier_files import load_classifier, read_classifier_spec
 from gan_postproc.cli.app import main
+
+from .faults import files, interrupt_part_way, safetensors_content
 
 
 def _patterns(n_per_class: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -66,6 +69,18 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_weights(tmp_
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_run_killed_part_way_resumes_to_the_uninterrupted_file(tmp_path, class_folders):
+    reference, killed = tmp_path / "reference.safetensors", tmp_path / "killed.safetensors"
+    assert main(train_args(class_folders, reference, "--epochs", "6")) == 0
+    checkpoint = tmp_path / "killed.safetensors.ckpt" / "last.safetensors"
+    stopped = interrupt_part_way(train_args(class_folders, killed, "--epochs", "6"), started=checkpoint.is_file, finished=killed.is_file)
+    assert stopped.returncode == -signal.SIGKILL
+    assert main(train_args(class_folders, killed, "--epochs", "6")) == 0
+    assert killed.read_bytes() == reference.read_bytes()  # weights and recorded history, bit for bit
+    assert sorted(files(tmp_path / "killed.safetensors.ckpt")) == ["last.safetensors"]  # no temp file left
+    assert safetensors_content(checkpoint) == safetensors_content(tmp_path / "reference.safetensors.ckpt" / "last.safetensors")
+
+
 def test_trains_from_an_npz_and_reports_held_out_accuracy(tmp_path, capsys):
     images, labels = _patterns(10, seed=1)
     data = tmp_path / "data.npz"
@@ -84,7 +99,7 @@ def test_trains_from_an_npz_and_reports_held_out_accuracy(tmp_path, capsys):
     "change, message",
     [
         ("one_class", "one sub-folder of images per class"),
-        ("odd_size", "all images need one size"),
+        ("odd_size", "differ in size or colour mode"),
         ("bad_output", "must be a .safetensors file"),
         ("negative_eps", "--eps must be a finite number > 0"),
     ],

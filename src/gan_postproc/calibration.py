@@ -42,7 +42,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 from tqdm.auto import tqdm
@@ -52,7 +51,8 @@ from .adapter import Adapter
 from .defaults import DEFAULTS
 from .density_ratio import RealData, draw_prior_samples, real_order, real_samples
 from .errors import CheckpointError, InputError, InputTypeError
-from .io import atomic_write
+from .io import atomic_write, check_writable, remove_stale_temp_files
+from .loading import checked_entries, load_state_dict_strict, metadata_json, read_safetensors
 from .ranges import CHAIN_RANGE, rescale
 from .scoring import Discriminator, ScoreKind, _to_per_sample
 from .splitting import capture_output
@@ -251,15 +251,20 @@ def _save_checkpoint(path: Path, model: nn.Module, best: dict[str, torch.Tensor]
 
 
 def _read_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, str]]:
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
-    except Exception as error:  # safetensors raises its own error types for unreadable files
-        raise CheckpointError(f"cannot read calibration checkpoint {path} ({error}); it is not a safetensors file or is truncated") from error
+    tensors, metadata = read_safetensors(path, "calibration checkpoint", fix=_DELETE)
     if metadata.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a calibration checkpoint (format {metadata.get('format')!r}, expected {CHECKPOINT_FORMAT!r})")
-    return json.loads(metadata["state"]), tensors, metadata
+    metadata_json(metadata, "param_groups", path, "calibration checkpoint")
+    state = checked_entries(metadata_json(metadata, "state", path, "calibration checkpoint"), _STATE_KEYS, path, "calibration checkpoint", "state", fix=_DELETE)
+    checked_entries(state["config"], _CONFIG_KEYS, path, "calibration checkpoint", "state.config", fix=_DELETE)
+    return state, tensors, metadata
+
+
+#: Entries every calibration checkpoint's ``state`` metadata holds (and its ``config``).
+_STATE_KEYS = ("config", "step", "best_step", "best_loss", "history")
+_CONFIG_KEYS = ("source_output", "mode", "feature_layer")
+#: What to do about a damaged calibration checkpoint.
+_DELETE = "delete it to start over, or choose another checkpoint path"
 
 
 def _section(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
@@ -267,11 +272,7 @@ def _section(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.T
 
 
 def _load_module(module: nn.Module, weights: dict[str, torch.Tensor], path: Path) -> None:
-    device = next((t.device for t in module.state_dict().values()), torch.device("cpu"))
-    try:
-        module.load_state_dict({k: v.to(device) for k, v in weights.items()}, strict=True)
-    except RuntimeError as error:
-        raise CheckpointError(f"{path} does not fit this discriminator ({error}); was it calibrated from another network?") from error
+    load_state_dict_strict(module, weights, f"calibration checkpoint {path}")
 
 
 def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
@@ -347,6 +348,9 @@ def calibrate_discriminator(
     eval_every = check_count(eval_every, "eval_every")
     if source.conditional and real_labels is None:
         raise InputError("the discriminator is conditional: pass real_data as a tensor with real_labels=<[N] class indices>")
+    if checkpoint is not None:
+        check_writable(checkpoint, "checkpoint")
+        remove_stale_temp_files(checkpoint)
     real_train, real_train_labels, real_val, real_val_labels = _split_real(adapter, real_data, real_labels, holdout, seed)
     device = next((p.device for p in source.parameters()), adapter.device)
     real_val_labels = None if real_val_labels is None else real_val_labels.to(device)

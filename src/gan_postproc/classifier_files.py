@@ -39,13 +39,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
-from .errors import CheckpointError, InputError, InputTypeError, UnsafeCheckpointError
+from .errors import CheckpointError, GanPostprocError, InputError, InputTypeError
 from .io import atomic_write
-from .models.assets import load_state_dict_strict
+from .loading import load_code_pickle, load_state_dict_strict, metadata_json, read_safetensors, read_safetensors_metadata
 from .models.digits import DigitsClassifier, digits_classifier
 from .ranges import CHAIN_RANGE
 from .scoring import Classifier
@@ -175,26 +174,17 @@ def save_classifier(
 
 def read_classifier_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The JSON description of a classifier file, without loading its tensors."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"classifier file {path} does not exist; check the path")
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-    except (SafetensorError, OSError) as error:
-        raise CheckpointError(f"cannot read {path} as safetensors ({error}); is it a classifier file?") from error
+    metadata = read_safetensors_metadata(path, "classifier file")
     if METADATA_KEY not in metadata:
         raise CheckpointError(
             f"{path} is a safetensors file without a classifier description (metadata key {METADATA_KEY!r}); "
             "plain weights do not say which network they belong to: write the file with "
             "gan_postproc.classifier_files.save_classifier, or train one with `gan-postproc train-robust-classifier`"
         )
-    try:
-        spec = json.loads(metadata[METADATA_KEY])
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{path}: the classifier description is not valid JSON ({error})") from error
-    if spec.get("format") != CLASSIFIER_FORMAT:
-        raise CheckpointError(f"{path} has classifier format {spec.get('format')!r}, expected {CLASSIFIER_FORMAT!r}")
+    spec = metadata_json(metadata, METADATA_KEY, path, "classifier file")
+    if not isinstance(spec, dict) or spec.get("format") != CLASSIFIER_FORMAT:
+        found = spec.get("format") if isinstance(spec, dict) else type(spec).__name__
+        raise CheckpointError(f"{path} has classifier format {found!r}, expected {CLASSIFIER_FORMAT!r}")
     return spec
 
 
@@ -205,32 +195,33 @@ def _from_file(path: Path) -> Classifier:
         raise CheckpointError(f"{path} names architecture {name!r}, which this gan-postproc does not know; known: {sorted(ARCHITECTURES)}")
     try:
         module = ARCHITECTURES[name](**spec.get("config", {}))
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: cannot build {name} from config {spec.get('config')} ({error})") from error
-    try:
-        state = load_file(str(path), device="cpu")
-    except (SafetensorError, OSError) as error:
-        raise CheckpointError(f"cannot read the tensors of {path} ({error}); the file is truncated or corrupted") from error
-    load_state_dict_strict(module, state, str(path))
+    load_state_dict_strict(module, read_safetensors(path, "classifier file")[0], str(path))
     input_range = spec.get("input_range")
     input_size = spec.get("input_size")
-    return Classifier(
-        module.eval(),
-        int(spec["num_classes"]),
-        input_range=None if input_range is None else (float(input_range[0]), float(input_range[1])),
-        mean=spec.get("mean"),
-        std=spec.get("std"),
-        input_size=None if input_size is None else (int(input_size[0]), int(input_size[1])),
-    )
-
-
-def _from_pickle(path: Path, num_classes: int | None, input_range: ValueRange | None) -> Classifier:
-    if not path.is_file():
-        raise CheckpointError(f"classifier file {path} does not exist; check the path")
     try:
-        loaded = torch.load(str(path), map_location="cpu", weights_only=False)
-    except Exception as error:  # unpickling raises anything the pickled code raises
-        raise CheckpointError(f"cannot unpickle {path}: {type(error).__name__}: {error}") from error
+        return Classifier(
+            module.eval(),
+            int(spec["num_classes"]),
+            input_range=None if input_range is None else (float(input_range[0]), float(input_range[1])),
+            mean=spec.get("mean"),
+            std=spec.get("std"),
+            input_size=None if input_size is None else (int(input_size[0]), int(input_size[1])),
+        )
+    except (KeyError, IndexError, TypeError, ValueError) as error:
+        if isinstance(error, GanPostprocError):
+            raise
+        raise CheckpointError(f"{path}: the classifier description is invalid ({type(error).__name__}: {error})") from error
+
+
+def _from_pickle(path: Path, num_classes: int | None, input_range: ValueRange | None, allow_pickle: bool) -> Classifier:
+    loaded = load_code_pickle(
+        path, "classifier file", allow=allow_pickle, stacklevel=4,
+        opt_in="pass allow_pickle=True (CLI: --allow-pickle), or convert it once to a safe classifier file with "
+        "gan_postproc.classifier_files.save_classifier",
+        load=lambda file: torch.load(file, map_location="cpu", weights_only=False),
+    )
     if isinstance(loaded, Classifier):
         return loaded.eval()
     if not isinstance(loaded, nn.Module):
@@ -277,13 +268,7 @@ def load_classifier(
         if suffix == ".safetensors":
             classifier = _from_file(path)
         elif suffix in PICKLE_SUFFIXES:
-            if not allow_pickle:
-                raise UnsafeCheckpointError(
-                    f"{path} is a pickle, and loading a pickle runs whatever code it contains; if you trust the file, "
-                    "pass allow_pickle=True (CLI: --allow-pickle), or convert it once to a safe classifier file "
-                    "with gan_postproc.classifier_files.save_classifier"
-                )
-            classifier = _from_pickle(path, num_classes, input_range)
+            classifier = _from_pickle(path, num_classes, input_range, allow_pickle)
         elif not path.exists() and os.sep not in str(source) and not suffix:
             raise InputError(f"no shipped classifier named {str(source)!r}; shipped: {sorted(SHIPPED_CLASSIFIERS)}, or give a file path")
         else:

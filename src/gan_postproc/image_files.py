@@ -9,11 +9,11 @@ the caller states; nothing is guessed.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -21,6 +21,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .errors import InputError
 from .io import atomic_write
+from .loading import read_json, read_npz
 from .ranges import CHAIN_RANGE, rescale
 from .validation import ValueRange, check_finite, check_in_range
 
@@ -29,6 +30,7 @@ __all__ = [
     "UINT8_RANGE",
     "list_images",
     "read_image",
+    "read_images",
     "write_image",
     "to_chain",
     "to_uint8",
@@ -43,44 +45,154 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 UINT8_RANGE: ValueRange = (0.0, 255.0)
 #: PIL modes read as they are (channels first): grayscale and RGB.
 _MODES = {"L": 1, "RGB": 3}
+#: How many unreadable files an error lists by name.
+_MAX_LISTED = 5
 
 
 def list_images(root: str | os.PathLike[str]) -> list[Path]:
-    """Image files under ``root`` (recursively), as sorted paths relative to ``root``; hidden files skipped."""
+    """Image files under ``root`` (recursively), as sorted paths relative to ``root``.
+
+    Only names ending in :data:`IMAGE_SUFFIXES` are listed; other files and
+    anything hidden (a name, or a folder on the way, starting with ``.``)
+    are skipped. Whether a listed file really is an image is checked when it
+    is read (:func:`read_image`, :func:`read_images`).
+
+    Raises:
+        InputError: if ``root`` is not a folder, or holds no image file (the
+            message names a few of the files that were skipped).
+    """
     root = Path(root)
     if not root.is_dir():
-        raise InputError(f"{root} is not a folder of images")
-    found = [
-        path.relative_to(root)
-        for path in root.rglob("*")
-        if path.is_file()
-        and path.suffix.lower() in IMAGE_SUFFIXES
-        and not any(part.startswith(".") for part in path.relative_to(root).parts)
-    ]
+        raise InputError(f"{root} is not a folder of images" + (" (it does not exist)" if not root.exists() else ""))
+    found, skipped = [], []
+    for path in root.rglob("*"):
+        relative = path.relative_to(root)
+        # A broken link with an image name is listed, so reading it reports it instead of skipping it silently.
+        if not (path.is_file() or path.is_symlink()) or any(part.startswith(".") for part in relative.parts):
+            continue
+        (found if path.suffix.lower() in IMAGE_SUFFIXES else skipped).append(relative)
+    if not found:
+        others = f"; it holds {len(skipped)} other file(s), e.g. {sorted(p.as_posix() for p in skipped)[:3]}" if skipped else " (it is empty)"
+        raise InputError(f"{root} holds no {'/'.join(IMAGE_SUFFIXES)} images{others}; point to the folder with the images")
     return sorted(found, key=lambda p: p.as_posix())
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """One image as ``[C, H, W]`` uint8 (C = 1 for grayscale, 3 for RGB; palette images become RGB).
+class _ImageProblem(Exception):
+    """Why one file cannot be used as an image (internal: becomes an InputError naming the file)."""
 
-    Images with an alpha channel or more than 8 bits per channel are refused:
-    converting them would change the pixels silently.
+
+def _describe_mode(mode: str) -> str:
+    if mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        return f"pixel mode {mode!r} (an alpha channel)"
+    if mode.startswith("I") or mode == "F":
+        return f"pixel mode {mode!r} (16- or 32-bit pixels)"
+    return f"pixel mode {mode!r}"
+
+
+def _decode(path: Path) -> np.ndarray:
+    """The pixels ``[C, H, W]`` uint8 of one image file, or :class:`_ImageProblem`."""
+    try:
+        file = open(path, "rb")  # noqa: SIM115 - closed below; opening first tells "cannot open" from "cannot decode"
+    except OSError as error:
+        raise _ImageProblem(f"cannot open it ({error.strerror or type(error).__name__})") from error
+    with file:
+        if os.fstat(file.fileno()).st_size == 0:
+            raise _ImageProblem("the file is empty")
+        return _decode_open(file)
+
+
+def _decode_open(file: BinaryIO) -> np.ndarray:
+    try:
+        with Image.open(file) as opened:
+            frames = getattr(opened, "n_frames", 1)
+            opened.load()
+            image = opened
+            if image.mode == "P":
+                image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+            elif image.mode == "1":
+                image = image.convert("L")  # bilevel: 0 and 255, nothing lost
+            mode = image.mode
+            array = np.asarray(image, dtype=np.uint8) if mode in _MODES else None
+    except UnidentifiedImageError as error:
+        raise _ImageProblem("its content is not an image format Pillow knows (not a PNG or JPEG file)") from error
+    except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, struct.error, ... for damaged files
+        raise _ImageProblem(f"the image data is damaged or truncated ({type(error).__name__}: {error})") from error
+    if frames > 1:
+        raise _ImageProblem(f"it is an animation of {frames} frames; only single images are read")
+    if array is None:
+        raise _ImageProblem(f"{_describe_mode(mode)}; only 8-bit grayscale ('L') and RGB images are read: convert it, "
+                            "e.g. Image.open(path).convert('RGB').save(path) with Pillow")
+    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+_READ_FIX = "fix or re-export the file, or move it out of the input folder"
+
+
+def read_image(path: str | os.PathLike[str], *, fix: str = _READ_FIX) -> np.ndarray:
+    """One image as ``[C, H, W]`` uint8 (C = 1 for grayscale, 3 for RGB).
+
+    Palette images without transparency become RGB and bilevel images
+    grayscale (0 and 255), which loses nothing. Images with an alpha channel,
+    more than 8 bits per channel, other colour modes (CMYK, ...) or several
+    frames are refused: converting them would change the pixels silently.
+
+    Args:
+        fix: what the user should do about a file that cannot be read, for the message.
+
+    Raises:
+        InputError: naming the file, what is wrong with it and ``fix``.
     """
     path = Path(path)
     try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode == "P":
-                image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-            if image.mode not in _MODES:
-                raise InputError(
-                    f"{path} has pixel mode {image.mode!r}; only 8-bit grayscale ('L') and RGB images are read. "
-                    "Convert it first (e.g. drop the alpha channel)"
-                )
-            array = np.asarray(image, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as error:
-        raise InputError(f"cannot read {path} as an image ({error})") from error
-    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+        return _decode(path)
+    except _ImageProblem as problem:
+        raise InputError(f"cannot use {path} as an image: {problem}; {fix}") from problem
+
+
+def read_images(root: str | os.PathLike[str], names: Sequence[str | os.PathLike[str]], *, keep: bool = True) -> tuple[tuple[int, int, int], np.ndarray | None]:
+    """Decode every image ``root / name`` first, and refuse the set with one error if any cannot be used.
+
+    Every file is read in full (a truncated file is found here, before any
+    work), and all must have one shape: mixing sizes or grayscale with RGB is
+    refused, not resized or converted.
+
+    Args:
+        keep: return the pixels (``False`` only checks, keeping memory flat).
+
+    Returns:
+        The common ``(C, H, W)`` and, with ``keep``, the images ``[N, C, H, W]`` uint8.
+
+    Raises:
+        InputError: listing the files that cannot be read (and why), or how the shapes differ.
+    """
+    root = Path(root)
+    if not names:
+        raise InputError(f"{root}: no images to read")
+    problems: list[str] = []
+    shapes: dict[tuple[int, int, int], list[str]] = {}
+    kept: list[np.ndarray] = []
+    for name in names:
+        path = root / name
+        try:
+            pixels = _decode(path)
+        except _ImageProblem as problem:
+            problems.append(f"{path}: {problem}")
+            continue
+        shapes.setdefault(pixels.shape, []).append(Path(name).as_posix())
+        if keep:
+            kept.append(pixels)
+    if problems:
+        listed = "; ".join(problems[:_MAX_LISTED])
+        more = f" (and {len(problems) - _MAX_LISTED} more)" if len(problems) > _MAX_LISTED else ""
+        raise InputError(f"{len(problems)} of {len(names)} files cannot be used as images: {listed}{more}; {_READ_FIX}")
+    if len(shapes) > 1:
+        counts = ", ".join(f"{len(files)} are {shape} (e.g. {files[0]})" for shape, files in sorted(shapes.items(), key=lambda kv: -len(kv[1])))
+        raise InputError(
+            f"the images in {root} differ in size or colour mode (channels, height, width): {counts}; "
+            "use images of one size and mode (resize or convert them first)"
+        )
+    shape = next(iter(shapes))
+    return shape, (np.stack(kept) if keep else None)
 
 
 def write_image(path: str | os.PathLike[str], pixels: np.ndarray, *, jpeg_quality: int = 95) -> Path:
@@ -163,11 +275,7 @@ def read_npz_images(path: str | os.PathLike[str], key: str | None = None, layout
         layout: ``"NCHW"`` / ``"NHWC"``; default: told from where a size-1 or 3 axis is.
     """
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except (OSError, ValueError) as error:
-        raise InputError(f"cannot read {path} as an .npz array file ({error})") from error
+    arrays = read_npz(path, "image array file", fix="write it again (numpy.savez)", error=InputError)
     if key is None:
         key = next(iter(arrays)) if len(arrays) == 1 else "images"
     if key not in arrays:
@@ -208,13 +316,15 @@ def read_label_file(path: str | os.PathLike[str], *, names: Sequence[str] | None
     try:
         if suffix == ".npy":
             values = np.load(path, allow_pickle=False)
+            if not isinstance(values, np.ndarray):
+                raise ValueError("it is not a .npy array file")
         elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as data:
-                if key not in data.files:
-                    raise InputError(f"{path} has no array {key!r}; its arrays are {sorted(data.files)}")
-                values = data[key]
+            arrays = read_npz(path, "labels file", error=InputError)
+            if key not in arrays:
+                raise InputError(f"{path} has no array {key!r}; its arrays are {sorted(arrays)} (CLI: --labels-key NAME)")
+            values = arrays[key]
         elif suffix == ".json":
-            loaded = json.loads(path.read_text(encoding="utf-8"))
+            loaded = read_json(path, "labels file", error=InputError)
             if isinstance(loaded, dict):
                 by_name = {str(k): int(v) for k, v in loaded.items()}
             else:
@@ -232,10 +342,12 @@ def read_label_file(path: str | os.PathLike[str], *, names: Sequence[str] | None
                 values = [int(row) for row in rows]
         else:
             raise InputError(f"labels file {path} must be .npy, .npz, .json, .csv or .txt")
-    except (ValueError, OSError) as error:
-        if isinstance(error, InputError):
-            raise
-        raise InputError(f"cannot read labels from {path} ({error})") from error
+    except InputError:
+        raise
+    except Exception as error:  # numpy's .npy reader and int() on arbitrary file content raise many types
+        raise InputError(
+            f"cannot read labels from {path} ({type(error).__name__}: {error}); see `gan-postproc refine --help` for the label file formats"
+        ) from error
     if by_name is not None:
         if names is None:
             raise InputError(f"{path} gives labels by file name, but the input is an array; give one label per row in order")

@@ -36,7 +36,9 @@ from .batch import SampleBatch
 from .chain import Chain
 from .defaults import DEFAULTS
 from .errors import CheckpointError, InputError
-from .io import atomic_write_bytes, atomic_write_json, npz_bytes
+from .image_files import read_image
+from .io import atomic_write_bytes, atomic_write_json, check_writable, npz_bytes, remove_stale_temp_files
+from .loading import read_json, read_npz
 from .ranges import CHAIN_RANGE, rescale
 from .validation import check_count
 
@@ -44,6 +46,8 @@ __all__ = ["SampleRunConfig", "sample_to_disk", "iter_shards", "read_manifest", 
 
 Format = Literal["npz", "png"]
 MANIFEST = "manifest.json"
+_NOT_A_RUN = "remove the directory or choose another --output"
+_DAMAGED_RUN = "delete it and re-run the same `sample` command, which redoes only the missing shards"
 
 
 @dataclass(frozen=True)
@@ -135,10 +139,10 @@ def read_manifest(out: str | Path) -> dict[str, Any] | None:
     path = Path(out) / MANIFEST
     if not path.exists():
         return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{path} is not valid JSON ({error}); remove the directory or choose another --output") from error
+    manifest = read_json(path, "run manifest", fix=_NOT_A_RUN)
+    if not isinstance(manifest, dict):
+        raise CheckpointError(f"run manifest {path} holds a {type(manifest).__name__}, not a gan-postproc manifest; {_NOT_A_RUN}")
+    return manifest
 
 
 def _check_resume(out: Path, config: SampleRunConfig) -> None:
@@ -189,7 +193,8 @@ def sample_to_disk(
     state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))  # set by `accelerate launch --cpu`
     if state.is_main_process:
         _check_resume(out, config)
-        _probe_writable(out)
+        check_writable(out, "output directory", folder=True)
+        remove_stale_temp_files(out)
         if read_manifest(out) is None:
             atomic_write_json(out / MANIFEST, {"config": config.as_dict(), "complete": False})
     state.wait_for_everyone()
@@ -234,15 +239,6 @@ def _acceptance_rate(out: Path, shards: list[int]) -> float | None:
     return samples / proposals if proposals else None
 
 
-def _probe_writable(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(out / ".write-test", b"")
-        (out / ".write-test").unlink()
-    except OSError as error:
-        raise InputError(f"output directory {out} is not writable ({error}); choose another --output") from error
-
-
 def iter_shards(out: str | Path) -> Iterator[dict[str, np.ndarray]]:
     """Yield the arrays of each shard of a complete run, in index order (images from PNGs for png runs)."""
     out = Path(out)
@@ -250,11 +246,16 @@ def iter_shards(out: str | Path) -> Iterator[dict[str, np.ndarray]]:
     if manifest is None or not manifest.get("complete"):
         raise CheckpointError(f"{out} holds no complete run; finish it by re-running the same command")
     for relative in manifest["shards"]:
-        with np.load(out / relative) as data:
-            arrays = {key: data[key] for key in data.files}
+        arrays = read_npz(out / relative, "sample shard", fix=_DAMAGED_RUN)
         if manifest["config"]["format"] == "png":
-            images = [np.asarray(Image.open(_png_path(out, int(i)))) for i in arrays["indices"]]
-            arrays["images"] = np.stack(images)
+            images = []
+            for index in arrays["indices"]:
+                image = read_image(_png_path(out, int(index)), fix=_DAMAGED_RUN)
+                if images and image.shape != images[0].shape:
+                    raise CheckpointError(f"{_png_path(out, int(index))} is {image.shape} (channels, height, width), unlike the run's "
+                                          f"other images {images[0].shape}; it was changed after the run: {_DAMAGED_RUN}")
+                images.append(image)
+            arrays["images"] = np.stack([image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0) for image in images])
         yield arrays
 
 

@@ -8,8 +8,10 @@ from typing import Any
 
 import torch
 
-from ..io import atomic_write_json
+from ..errors import InputError
+from ..io import atomic_write_json, check_writable
 from ..manager import get_plugin_manager
+from ..validation import check_count
 from .contexts import digits_context, digits_evaluator
 from .grid import save_labelled_grid
 from .report import describe_run, format_table
@@ -32,9 +34,16 @@ def run_digits_suite(
     Returns:
         ``{row name: {fid, precision, recall, balance_kl, ms_per_sample, n, ...}}``.
     """
+    n = check_count(n, "n")
+    if out is not None:
+        check_writable(out, "--out", folder=True)
     context = digits_context(quick=quick)
     pm = get_plugin_manager()
-    rows = baseline_rows(context) + [r for r in collect_setups(context, pm) if only is None or r.name in only]
+    setups = collect_setups(context, pm)
+    unknown = sorted(set(only or ()) - {r.name for r in setups} - {"none"})
+    if unknown:
+        raise InputError(f"no digits rows named {unknown}; the rows are {sorted(r.name for r in setups)} ('none': the baselines alone)")
+    rows = baseline_rows(context) + [r for r in setups if only is None or r.name in only]
     print(describe_run(
         "FID/KID/precision/recall/density/coverage with the independent digits feature network vs the test split; "
         "balance KL of that network's predicted labels to uniform; ms per sample of sampling (setup excluded), "

@@ -1,7 +1,7 @@
 """Entry point of the ``gan-postproc`` console script.
 
 Exit codes: 0 success, 1 the run failed, 2 bad usage (wrong arguments or
-input). Errors the user can fix print one message, no traceback, unless
+input), 130 interrupted. Errors print one message, no traceback, unless
 ``--debug`` is given.
 """
 
@@ -47,19 +47,42 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (the console script exits with it)."""
+    """Run the CLI; returns the exit code (the console script exits with it).
+
+    Exit codes: 0 success; 2 bad usage (argparse's own errors, and
+    :class:`~gan_postproc.errors.GanPostprocError` with ``exit_code`` 2: the
+    user can fix the input); 1 a failed run (other library errors, operating
+    system errors such as a full disk, and unexpected exceptions); 130 when
+    interrupted (Ctrl-C). Errors print one line to stderr; ``--debug``
+    re-raises them with their traceback instead.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    prefix = f"gan-postproc {args.command}"
     try:
         return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print(f"{prefix}: interrupted; re-run the same command to resume where it stopped", file=sys.stderr)
+        return 130
     except GanPostprocError as error:
         if args.debug:
             raise
-        print(f"gan-postproc {args.command}: error: {error}", file=sys.stderr)
+        print(f"{prefix}: error: {error}", file=sys.stderr)
         return error.exit_code
-    except KeyboardInterrupt:
-        print(f"gan-postproc {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except OSError as error:  # disk full, permission denied, ...: the environment, not the input
+        if args.debug:
+            raise
+        print(f"{prefix}: error: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:
+        if args.debug:
+            raise
+        print(
+            f"{prefix}: unexpected error: {type(error).__name__}: {error} "
+            "(this is probably a bug in gan-postproc or a plugin; re-run with --debug for the traceback and report it)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def console_main() -> None:

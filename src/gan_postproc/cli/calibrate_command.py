@@ -9,6 +9,7 @@ from pathlib import Path
 from ..calibration import calibrate_discriminator
 from ..defaults import DEFAULTS
 from ..density_ratio import load_real_data
+from ..io import check_writable
 from .specs import load_adapter
 
 NAME = "calibrate"
@@ -39,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_writable(args.output, "--output")
     adapter = load_adapter(args.model)
     calibrated = calibrate_discriminator(
         adapter,

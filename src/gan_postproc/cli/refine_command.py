@@ -21,13 +21,11 @@ Example (BIGRoC with the shipped digits robust classifier, eps 1.0 in [-1, 1] un
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from tqdm.auto import tqdm
 
 from ..batch import SampleBatch
@@ -35,8 +33,9 @@ from ..chain import Chain
 from ..classifier_files import load_classifier
 from ..defaults import DEFAULTS
 from ..errors import InputError
-from ..image_files import NpzImages, list_images, read_image, read_label_file, read_npz_images, to_chain, to_uint8, write_image
-from ..io import atomic_write_bytes, atomic_write_json, npz_bytes
+from ..image_files import NpzImages, list_images, read_image, read_images, read_label_file, read_npz_images, to_chain, to_uint8, write_image
+from ..io import atomic_write_bytes, atomic_write_json, check_writable, npz_bytes, remove_stale_temp_files
+from ..loading import read_json, read_npz
 from ..ranges import CHAIN_RANGE, rescale
 from ..registry import get_registry
 from .specs import parse_options
@@ -94,7 +93,9 @@ def _refiner_options(args: argparse.Namespace, device: torch.device) -> dict[str
 def _check_manifest(output: Path, record: dict[str, Any]) -> None:
     path = output / MANIFEST
     if path.is_file():
-        stored = json.loads(path.read_text(encoding="utf-8"))
+        stored = read_json(path, "refine settings record", fix="delete it (or the output folder) to start over", error=InputError)
+        if not isinstance(stored, dict):
+            raise InputError(f"{path} is not a refine settings record; delete it (or the output folder) to start over")
         if stored != record:
             changed = sorted(k for k in set(stored) | set(record) if stored.get(k) != record.get(k))
             raise InputError(
@@ -112,12 +113,11 @@ class _Folder:
     """A folder of images: which are left to do, and reading them in batches."""
 
     def __init__(self, root: Path, output: Path, names: list[Path], labels: np.ndarray | None, jpeg_quality: int) -> None:
-        if not names:
-            raise InputError(f"{root} holds no .png/.jpg/.jpeg images")
         self.root, self.output, self.target = root, output, output
         self.names, self.labels = names, labels
         self.count = len(names)
-        self.shape = read_image(root / names[0]).shape
+        # Every input is decoded once up front: a damaged file or a second image size stops the run before any work.
+        self.shape, _ = read_images(root, names, keep=False)
         self.jpeg_quality = jpeg_quality
 
     def finished(self) -> bool:
@@ -131,28 +131,19 @@ class _Folder:
         return all(self._written(position) for position in positions)
 
     def _written(self, position: int) -> bool:
-        """The output exists and opens as an image of the input's size and mode."""
+        """The output exists and reads as an image of the inputs' size and mode."""
         target = self.output / self.names[position]
         if not target.is_file():
             return False
         try:
-            with Image.open(target) as written, Image.open(self.root / self.names[position]) as source:
-                return written.size == source.size and written.mode == source.mode
-        except OSError:
+            return read_image(target).shape == self.shape
+        except InputError:
             return False
 
     def read(self, positions: list[int]) -> SampleBatch:
-        pixels = []
-        for position in positions:
-            array = read_image(self.root / self.names[position])
-            if array.shape != self.shape:
-                raise InputError(
-                    f"{self.names[position]} is {array.shape} (channels, height, width) but {self.names[0]} is {self.shape}; "
-                    "refine images of one size and colour mode together"
-                )
-            pixels.append(array)
+        _, pixels = read_images(self.root, [self.names[position] for position in positions])
         labels = None if self.labels is None else torch.from_numpy(self.labels[positions])
-        return SampleBatch(images=to_chain(np.stack(pixels)), labels=labels, indices=torch.tensor(positions))
+        return SampleBatch(images=to_chain(pixels), labels=labels, indices=torch.tensor(positions))
 
     def write(self, positions: list[int], refined: torch.Tensor) -> None:
         for position, pixels in zip(positions, to_uint8(refined)):
@@ -223,8 +214,7 @@ class _Npz:
         """Concatenate the chunks into the output .npz (atomically) and remove them."""
         chunks = []
         for start in range(0, self.count, self.chunk):
-            with np.load(self._part(start), allow_pickle=False) as done:
-                chunks.append(done["images"])
+            chunks.append(read_npz(self._part(start), "refined chunk", fix="re-run the same command")["images"])
         arrays = dict(self.data.arrays)
         arrays[self.data.key] = self.data.from_nchw(np.concatenate(chunks))
         atomic_write_bytes(self.target, npz_bytes(arrays))
@@ -241,6 +231,12 @@ def _open_job(args: argparse.Namespace) -> tuple[_Folder | _Npz, list[Any]]:
     source: Path = args.input
     if not source.exists():
         raise InputError(f"--input {source} does not exist")
+    if args.output.resolve() == source.resolve():
+        raise InputError("--output must differ from the input folder (outputs keep the input file names)")
+    if source.is_dir() and source.resolve() in args.output.resolve().parents:
+        raise InputError(f"--output {args.output} lies inside the input folder {source}; a re-run would read the refined images as inputs. Choose a folder outside it")
+    check_writable(args.output, "--output", folder=True)
+    remove_stale_temp_files(args.output)
     if source.is_file() and source.suffix.lower() == ".npz":
         data = read_npz_images(source, args.key, args.layout)
         count = data.nchw.shape[0]
@@ -249,8 +245,6 @@ def _open_job(args: argparse.Namespace) -> tuple[_Folder | _Npz, list[Any]]:
         return _Npz(source, args.output, data, labels, value_range, args.batch_size), list(range(0, count, args.batch_size))
     if not source.is_dir():
         raise InputError(f"--input must be a folder of images or an .npz file, got {source}")
-    if args.output.resolve() == source.resolve():
-        raise InputError("--output must differ from the input folder (outputs keep the input file names)")
     names = list_images(source)
     labels = None
     if args.labels is not None:

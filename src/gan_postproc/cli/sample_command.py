@@ -8,6 +8,7 @@ import json
 from ..chain import Chain
 from ..defaults import DEFAULTS
 from ..errors import InputError
+from ..io import check_writable
 from ..sample_run import evaluate_run, sample_to_disk
 from .specs import SHIPPED_MODELS, SHIPPED_REFERENCES, build_methods, load_adapter, load_evaluator
 
@@ -35,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.metrics and args.reference is None:
         raise InputError("--metrics needs --reference (how to measure: a shipped reference or package.module:function)")
+    check_writable(args.output, "--output", folder=True)
     evaluator = load_evaluator(args.reference) if args.metrics else None
     sampler, refiners = build_methods(args.sampler, args.sampler_option, args.refiner, args.refiner_option)
     chain = Chain(load_adapter(args.model), sampler, refiners, batch_size=args.batch_size)

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from ..defaults import DEFAULTS
+from ..io import check_writable
 from .specs import SHIPPED_MODELS, SHIPPED_REAL_DATA, load_adapter, load_real_data
 
 NAME = "shape-discriminator"
@@ -39,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_writable(args.out, "--out")
     from gan_postproc.plugins.collaborative import CollaborativeRefiner, shape_discriminator
 
     refiner = CollaborativeRefiner(layer=args.layer, steps=args.steps, step_size=args.step_size, selection=args.selection)

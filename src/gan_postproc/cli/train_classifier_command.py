@@ -30,7 +30,8 @@ import torch
 from ..classifier_files import ConvClassifier, save_classifier
 from ..defaults import DEFAULTS
 from ..errors import InputError
-from ..image_files import list_images, read_image, read_label_file, read_npz_images, to_chain
+from ..image_files import list_images, read_images, read_label_file, read_npz_images, to_chain
+from ..io import check_writable, remove_stale_temp_files
 from ..ranges import CHAIN_RANGE
 from ..scoring import Classifier
 from ..validation import check_count, check_positive
@@ -83,18 +84,14 @@ def load_labelled_images(args: argparse.Namespace) -> tuple[torch.Tensor, torch.
     classes = sorted(p.name for p in data.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(classes) < 2:
         raise InputError(f"{data} must hold one sub-folder of images per class (at least 2), found {classes}")
-    pixels, labels = [], []
+    names: list[Path] = []
+    labels: list[int] = []
     for index, name in enumerate(classes):
         files = list_images(data / name)
-        if not files:
-            raise InputError(f"class folder {data / name} holds no .png/.jpg images")
-        for file in files:
-            array = read_image(data / name / file)
-            if pixels and array.shape != pixels[0].shape:
-                raise InputError(f"{data / name / file} is {array.shape} but the first image is {pixels[0].shape}; all images need one size and colour mode")
-            pixels.append(array)
-            labels.append(index)
-    return to_chain(np.stack(pixels)), torch.tensor(labels, dtype=torch.int64), classes
+        names += [Path(name) / file for file in files]
+        labels += [index] * len(files)
+    _, pixels = read_images(data, names)
+    return to_chain(pixels), torch.tensor(labels, dtype=torch.int64), classes
 
 
 def _split(n: int, labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -125,12 +122,16 @@ def run(args: argparse.Namespace) -> int:
     step_size = None if args.step_size is None else check_positive(args.step_size, "--step-size") * scale
     epochs = check_count(args.epochs, "--epochs")
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    checkpoint_dir = args.checkpoint_dir or args.output.with_name(args.output.name + ".ckpt")
+    check_writable(args.output, "--output")
+    check_writable(checkpoint_dir, "--checkpoint-dir", folder=True)
+    remove_stale_temp_files(args.output)
+    remove_stale_temp_files(checkpoint_dir)
     images, labels, classes = load_labelled_images(args)
     train_rows, held_rows = _split(images.shape[0], labels, args.holdout, args.seed)
     config = {"in_channels": int(images.shape[1]), "num_classes": len(classes), "image_size": [int(images.shape[2]), int(images.shape[3])], "width": args.width}
     torch.manual_seed(args.seed)
     model = ConvClassifier(**config).to(device)
-    checkpoint_dir = args.checkpoint_dir or args.output.with_name(args.output.name + ".ckpt")
     print(f"training on {len(train_rows)} images of shape {tuple(images.shape[1:])}, {len(classes)} classes, "
           f"L2 eps {eps:g} in [-1, 1] units, {args.steps} PGD steps, {epochs} epochs, on {device}")
     report = train_robust_classifier(

@@ -21,6 +21,7 @@ import torch
 
 from ..defaults import DEFAULTS
 from ..errors import InputError
+from ..io import check_writable, remove_stale_temp_files
 from ..validation import check_count
 from .specs import SHIPPED_MODELS, SHIPPED_REAL_DATA, load_adapter, load_real_data
 
@@ -66,6 +67,11 @@ def split_holdout(data: object, holdout: int, seed: int) -> tuple[torch.Tensor, 
 def run(args: argparse.Namespace) -> int:
     from gan_postproc.plugins.latent_rs import train_importance_network
 
+    checkpoint_dir = args.checkpoint_dir or args.out.with_name(args.out.name + ".checkpoint")
+    check_writable(args.out, "--out")
+    check_writable(checkpoint_dir, "--checkpoint-dir", folder=True)
+    remove_stale_temp_files(args.out)
+    remove_stale_temp_files(checkpoint_dir)
     adapter = load_adapter(args.model)
     data = load_real_data(args.data)
     validation = None
@@ -73,7 +79,6 @@ def run(args: argparse.Namespace) -> int:
         validation = load_real_data(args.validation)
     elif args.holdout:
         data, validation = split_holdout(data, args.holdout, args.seed)
-    checkpoint_dir = args.checkpoint_dir or args.out.with_name(args.out.name + ".checkpoint")
     result = train_importance_network(
         adapter,
         data,

@@ -31,10 +31,11 @@ from torch import nn
 
 from ..errors import CheckpointError, InputError
 from ..integrations.torch_module import TorchAdapter
+from ..loading import load_state_dict_strict, read_npz
 from ..priors import LatentPrior
 from ..scoring import Discriminator, ScoreKind
 from ..validation import check_count
-from .assets import asset_path, load_state_dict_strict
+from .assets import asset_path
 
 __all__ = [
     "TOY2D_DATASETS",
@@ -118,8 +119,8 @@ def _chainer_to_torch_key(key: str, source: str) -> str:
 
 def _load_npz(module: nn.Module, filename: str) -> nn.Module:
     path = asset_path("dot2d", filename)
-    with np.load(path) as arrays:
-        state = {_chainer_to_torch_key(k, str(path)): torch.from_numpy(arrays[k].astype(np.float32)) for k in arrays.files}
+    arrays = read_npz(path, "shipped DOT weights file", fix="reinstall gan-postproc")
+    state = {_chainer_to_torch_key(k, str(path)): torch.from_numpy(v.astype(np.float32)) for k, v in arrays.items()}
     return load_state_dict_strict(module, state, str(path)).eval()
 
 

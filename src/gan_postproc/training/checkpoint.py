@@ -15,18 +15,17 @@ else (optimizer ``param_groups`` and non-tensor state, the caller's
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import save
 from torch import nn
 
 from ..errors import CheckpointError
-from ..models.assets import load_state_dict_strict
+from ..io import atomic_write_bytes
+from ..loading import load_state_dict_strict, metadata_json, read_safetensors, read_safetensors_metadata
 
 __all__ = ["CHECKPOINT_FORMAT", "save_safetensors_atomic", "save_checkpoint", "load_checkpoint", "read_checkpoint_state"]
 
@@ -55,21 +54,9 @@ def save_safetensors_atomic(tensors: Mapping[str, torch.Tensor], path: str | Pat
     write. Tensors are copied to contiguous CPU memory first (safetensors
     refuses shared or strided storage).
     """
-    path = Path(path)
     tensors = {key: value.detach().cpu().contiguous().clone() for key, value in tensors.items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        # Serialise in memory and write with open() so the file gets the usual umask permissions.
-        payload = save(tensors, metadata=dict(metadata) if metadata is not None else None)
-        with open(temporary, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    payload = save(tensors, metadata=dict(metadata) if metadata is not None else None)
+    return atomic_write_bytes(path, payload)
 
 
 def save_checkpoint(
@@ -111,14 +98,10 @@ def save_checkpoint(
     return save_safetensors_atomic(tensors, path, metadata)
 
 
-def _open_metadata(path: Path) -> dict[str, str]:
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-    except Exception as error:  # safetensors raises its own error types for unreadable files
-        raise CheckpointError(f"cannot read checkpoint {path} ({error}); it is not a safetensors file or is truncated") from error
+_DAMAGED = "delete it (or its folder) to start over"
+
+
+def _check_format(path: Path, metadata: dict[str, str]) -> dict[str, str]:
     if metadata.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(
             f"{path} is not a gan-postproc training checkpoint (format {metadata.get('format')!r}, "
@@ -129,7 +112,8 @@ def _open_metadata(path: Path) -> dict[str, str]:
 
 def read_checkpoint_state(path: str | Path) -> dict[str, Any]:
     """The JSON ``state`` stored in a checkpoint, without loading any tensor."""
-    return json.loads(_open_metadata(Path(path))["state"])
+    metadata = _check_format(Path(path), read_safetensors_metadata(path, "training checkpoint", fix=_DAMAGED))
+    return metadata_json(metadata, "state", path, "training checkpoint")
 
 
 def load_checkpoint(
@@ -141,23 +125,20 @@ def load_checkpoint(
     """Load a checkpoint written by :func:`save_checkpoint` into the given modules and optimizers.
 
     Every module's keys and shapes must match exactly (see
-    :func:`~gan_postproc.models.assets.load_state_dict_strict`).
+    :func:`~gan_postproc.loading.load_state_dict_strict`).
 
     Returns:
         The checkpoint's ``state``.
     """
     path = Path(path)
-    metadata = _open_metadata(path)
-    stored_modules = json.loads(metadata["modules"])
-    optimizer_meta = json.loads(metadata["optimizers"])
+    tensors, metadata = read_safetensors(path, "training checkpoint", fix=_DAMAGED)
+    _check_format(path, metadata)
+    stored_modules = metadata_json(metadata, "modules", path, "training checkpoint")
+    optimizer_meta = metadata_json(metadata, "optimizers", path, "training checkpoint")
     optimizers = dict(optimizers or {})
     absent = sorted((set(modules) - set(stored_modules)) | (set(optimizers) - set(optimizer_meta)))
     if absent:
         raise CheckpointError(f"{path} holds no {absent}; it holds modules {stored_modules} and optimizers {sorted(optimizer_meta)}")
-    tensors: dict[str, torch.Tensor] = {}
-    with safe_open(str(path), framework="pt") as handle:
-        for key in handle.keys():
-            tensors[key] = handle.get_tensor(key)
     for name, module in modules.items():
         prefix = f"{name}."
         device = next((t.device for t in module.state_dict().values()), torch.device("cpu"))
@@ -176,4 +157,4 @@ def load_checkpoint(
             optimizer.load_state_dict({"state": state, "param_groups": optimizer_meta[name]["param_groups"]})
         except (ValueError, KeyError) as error:
             raise CheckpointError(f"{path}: optimizer {name!r} does not match the stored one ({error})") from error
-    return json.loads(metadata["state"])
+    return metadata_json(metadata, "state", path, "training checkpoint")
