@@ -431,10 +431,7 @@ class DensityRatio:
             for begin in range(0, len(samples), chunk):
                 x = samples[begin : begin + chunk].to(device)
                 y = None if labels is None else labels[begin : begin + chunk].to(device)
-                n = len(x)
-                if n < discriminator.min_batch_size:
-                    repeat = torch.arange(discriminator.min_batch_size, device=device) % n
-                    x, y = x[repeat], None if y is None else y[repeat]
+                x, y, n = discriminator.padded(x, y)
                 if discriminator.output is ScoreKind.CRITIC:
                     scores = discriminator(x, y)
                 else:
