@@ -73,6 +73,7 @@ from gan_postproc.validation import (
     check_finite,
     check_images,
     check_labels,
+    check_model_output,
     check_positive,
     check_tensor,
     check_value_range,
@@ -435,7 +436,7 @@ class BIGRoC(Refiner):
             if adapter.conditional:
                 labels = rng.randint(seed, indices, adapter.num_classes, "bigroc_debias_label").to(adapter.device)
             with torch.no_grad():
-                images = adapter.generate(latents, labels)
+                images = adapter.generate_finite(latents, labels)
             yield rescale(images, adapter.value_range, CHAIN_RANGE)
 
     def fit_debias(self, images: torch.Tensor | Iterable[torch.Tensor], *, value_range: ValueRange | None = CHAIN_RANGE) -> LogitDebias:
@@ -488,7 +489,7 @@ class BIGRoC(Refiner):
                 "debias=PATH of saved offsets, or debias=False for the plain argmax"
             )
         with torch.no_grad(), _autocast(images.device, self.autocast):
-            logits = classifier(images).float()
+            logits = check_model_output(classifier(images).float(), "BIGRoC's classifier")
         if self.debias_offsets is not None:
             logits = self.debias_offsets.apply(logits)
         return logits.argmax(dim=1)

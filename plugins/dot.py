@@ -271,7 +271,7 @@ def estimate_k_eff(
                 labels = None
                 if adapter.conditional:
                     labels = rng.randint(seed, indices, adapter.num_classes, "dot_keff_label", trial, end).to(adapter.device)  # type: ignore[arg-type]
-                x = adapter.generate(z, labels)
+                x = adapter.generate_finite(z, labels)
                 ends.append((z, x, potential(discriminator, x, labels)))
     (z1, x1, d1), (z2, x2, d2) = (tuple(torch.cat(part) for part in zip(*ends[end::2])) for end in (0, 1))
     return _k_eff(d1, d2, (z1 - z2) if space == "latent" else (x1 - x2), trials)

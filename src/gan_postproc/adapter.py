@@ -112,6 +112,21 @@ class Adapter(abc.ABC):
         latents, labels = self.check_inputs(latents, labels)
         return self._checked_output(call_network(f"the generator of {type(self).__name__}", self._generate, latents, labels), len(latents))
 
+    def generate_finite(self, latents: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """:meth:`generate`, refusing samples with NaN/inf (for methods that score or keep generated samples).
+
+        Raises:
+            InputError: naming how many of the generated samples are not finite.
+        """
+        samples = self.generate(latents, labels)
+        finite = torch.isfinite(samples.detach()).reshape(samples.shape[0], -1).all(dim=1)
+        if not bool(finite.all()):
+            raise InputError(
+                f"the generator of {type(self).__name__} produced NaN/inf for {int((~finite).sum())} of {len(samples)} latents; "
+                "check the generator (its weights, or an input outside the range it was trained on)"
+            )
+        return samples
+
     def _checked_output(self, samples: object, n: int) -> torch.Tensor:
         """The generator's output as float ``[n, ...]`` samples, or a clear error about what came instead."""
         if not isinstance(samples, torch.Tensor):

@@ -41,6 +41,7 @@ __all__ = [
     "check_images",
     "check_sample_shape",
     "check_batch",
+    "check_model_output",
     "call_network",
 ]
 
@@ -364,6 +365,18 @@ def check_batch(
     if prior is not None and batch.latents is not None:
         prior.check(batch.latents, "batch.latents", len(batch))
     return batch
+
+
+def check_model_output(x: torch.Tensor, what: str) -> torch.Tensor:
+    """Raise if a model's output ``[N, ...]`` holds NaN/inf for some of the (checked, finite) samples it was given."""
+    finite = torch.isfinite(x.detach()).reshape(x.shape[0], -1).all(dim=1)
+    if not bool(finite.all()):
+        raise InputError(
+            f"{what} returned NaN/inf for {int((~finite).sum())} of {len(finite)} samples (first at row "
+            f"{int((~finite).nonzero()[0, 0])}) although the samples are finite; check the model's weights and the "
+            "input range it expects"
+        )
+    return x
 
 
 def call_network(what: str, network: Callable[..., T], *inputs: torch.Tensor | None) -> T:
