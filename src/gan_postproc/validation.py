@@ -197,7 +197,7 @@ def check_tensor(
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if x.dim() not in allowed:
             wanted = " or ".join(str(a) for a in allowed)
-            raise InputError(f"{name} must have {wanted} dimensions, got {_describe(x)}")
+            raise InputError(f"{name} must have {wanted} dimension{'' if allowed == (1,) else 's'}, got {_describe(x)}")
     if shape is not None:
         ok = x.dim() == len(shape) and all(s is None or s == d for s, d in zip(shape, x.shape))
         if not ok:
@@ -357,6 +357,11 @@ def check_batch(
         if num_classes is not None:
             check_labels(labels, "batch.labels", num_classes=num_classes, n=len(batch))
         else:
+            if isinstance(labels, torch.Tensor) and labels.dim() == 2:
+                raise InputError(
+                    f"batch.labels must be class indices of shape [N], got shape {tuple(labels.shape)}, which looks one-hot; "
+                    "pass labels.argmax(dim=1)"
+                )
             check_tensor(labels, "batch.labels", ndim=1, floating=False)
             if int(labels.min()) < 0:
                 raise InputError(f"batch.labels must be class indices >= 0, got a minimum of {int(labels.min())}")
