@@ -16,6 +16,13 @@ passes them one-hot. The generator splits at ``"gen_z"`` and at each of
 ``generator.layers`` (``"layers.0"`` ...; GenBlocks and the self-attention
 layer). No discriminator ships with BigGAN: attach one, or a classifier.
 
+Truncation: the constructor's ``truncation`` is the default of every call;
+the ``truncation`` sampler uses BigGAN's own truncation with its psi
+(:attr:`Adapter.native_truncation`): ``Chain(adapter, TruncationSampler(0.4))``
+gives exactly ``model(0.4 * u, one_hot, 0.4)``, as
+``truncated_noise_sample(truncation=0.4)`` followed by ``model(z, one_hot,
+0.4)`` does, batch-norm statistics included.
+
 :func:`load_biggan` loads a model from a local directory holding
 ``config.json`` and ``pytorch_model.bin`` with ``torch.load(weights_only=True)``,
 or downloads a published one by name (needs network access). Loading needs
@@ -54,7 +61,8 @@ class BigGANAdapter(Adapter):
         model: a ``BigGAN`` (``.config`` with ``z_dim`` and ``num_classes``,
             ``.embeddings``, ``.generator``). Put in eval mode.
         truncation: in (0, 1]; scales the latents and selects the batch-norm
-            statistics (the model's ``truncation`` argument).
+            statistics (the model's ``truncation`` argument). The default of
+            every call; the ``truncation`` sampler overrides it per chain.
         discriminator: a module or :class:`Discriminator` judging images in
             [-1, 1] (none ships with BigGAN); a module needs ``discriminator_output``.
         discriminator_output: ``"probability"``, ``"logit"`` or ``"critic"``.
@@ -62,6 +70,7 @@ class BigGANAdapter(Adapter):
     """
 
     name = "biggan"
+    native_truncation = True
 
     def __init__(
         self,
@@ -105,19 +114,24 @@ class BigGANAdapter(Adapter):
     def describe(self) -> dict[str, object]:
         return {**super().describe(), "truncation": self.truncation}
 
-    def model_latents(self, latents: torch.Tensor) -> torch.Tensor:
-        """The ``z`` the model receives for adapter latents ``u``: ``truncation * u``."""
-        return self.truncation * latents
+    def model_latents(self, latents: torch.Tensor, truncation: float | None = None) -> torch.Tensor:
+        """The ``z`` the model receives for adapter latents ``u``: ``truncation * u`` (default: the constructor's)."""
+        return (self.truncation if truncation is None else truncation) * latents
 
     def labels_from_native(self, labels: torch.Tensor) -> torch.Tensor:
         return labels.argmax(dim=1) if labels.dim() == 2 else labels
 
-    def _forward(self, latents: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    def _forward(self, latents: torch.Tensor, labels: torch.Tensor | None, truncation: float | None = None) -> torch.Tensor:
+        truncation = self.truncation if truncation is None else truncation
         one_hot = F.one_hot(labels, self.num_classes).float()
-        return self.model(self.model_latents(latents), one_hot, self.truncation)
+        return self.model(self.model_latents(latents, truncation), one_hot, truncation)
 
     def _generate(self, latents: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         return self._forward(latents, labels)  # tanh output: already in [-1, 1]
+
+    def _generate_truncated(self, latents: torch.Tensor, labels: torch.Tensor | None, psi: float) -> torch.Tensor:
+        """BigGAN's own truncation ``psi`` in (0, 1] instead of the constructor's: ``model(psi * u, one_hot, psi)``."""
+        return self._forward(latents, labels, check_probability(psi, "psi (BigGAN's truncation)", open_low=True))
 
     def _inner_layer_names(self) -> list[str]:
         return ["gen_z"] + [f"layers.{i}" for i in range(len(self.model.generator.layers))]

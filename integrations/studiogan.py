@@ -51,7 +51,7 @@ from gan_postproc.refiner import Refiner
 from gan_postproc.sampler import LatentSampler, SampleRequest
 from gan_postproc.scoring import Classifier, Discriminator, ScoreKind, as_classifier
 from gan_postproc.splitting import capture_output, module_device, substitute_output
-from gan_postproc.validation import check_count
+from gan_postproc.validation import check_count, check_probability
 
 __all__ = [
     "StudioGANAdapter",
@@ -203,7 +203,8 @@ class StudioGANAdapter(Adapter):
             models); default ``num_classes`` (0 if unconditional).
         z_prior: ``"gaussian"`` or ``"uniform"`` (``MODEL.z_prior``).
         truncation_factor: ``-1`` (none) or t > 0: latents from N(0, 1)
-            truncated to [-t, t]; for StyleGAN2 the psi of w-space truncation.
+            truncated to [-t, t]; for StyleGAN2 the psi of w-space truncation
+            (the default; the ``truncation`` sampler overrides it per chain).
         truncation_cutoff: StyleGAN2's ``RUN.truncation_cutoff``.
         synthesis_kwargs: extra arguments of ``generator_synthesis``; default
             ``{"noise_mode": "const"}`` so runs are reproducible (StudioGAN
@@ -251,6 +252,9 @@ class StudioGANAdapter(Adapter):
         self.truncation_cutoff = truncation_cutoff
         self.synthesis_kwargs = {"noise_mode": "const"} if synthesis_kwargs is None else dict(synthesis_kwargs)
         self.mapping_layer = MAPPING_LAYER if self.is_stylegan else None
+        # StyleGAN2 truncates in w (the truncation sampler then calls the mapping network's own
+        # truncation); other StudioGAN models truncate the prior, which the sampler's prior mode does.
+        self.native_truncation = self.is_stylegan
         self.discriminator = None
         if discriminator is not None:
             self.discriminator = studiogan_discriminator(
@@ -272,14 +276,14 @@ class StudioGANAdapter(Adapter):
         """StudioGAN always passes labels; unconditional generators ignore them."""
         return labels if labels is not None else torch.zeros(latents.shape[0], dtype=torch.int64, device=latents.device)
 
-    def mapping(self, latents: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        """StyleGAN2 ``ws`` as StudioGAN's ``stylegan_generate_images`` computes them (no style mixing)."""
+    def mapping(self, latents: torch.Tensor, labels: torch.Tensor | None, psi: float | None = None) -> torch.Tensor:
+        """StyleGAN2 ``ws`` as StudioGAN's ``stylegan_generate_images`` computes them (no style mixing),
+        truncated with ``psi`` (default: ``truncation_factor``; -1 means none)."""
+        psi = self.truncation_factor if psi is None else psi
         one_hot = F.one_hot(self._labels(latents, labels), self.label_dim) if self.label_dim else torch.zeros(latents.shape[0], 0, device=latents.device)
-        if self.truncation_factor == -1:
+        if psi == -1:
             return self.generator_mapping(latents, one_hot, truncation_psi=1, update_emas=False)
-        return self.generator_mapping(
-            latents, one_hot, truncation_psi=self.truncation_factor, truncation_cutoff=self.truncation_cutoff, update_emas=False
-        )
+        return self.generator_mapping(latents, one_hot, truncation_psi=psi, truncation_cutoff=self.truncation_cutoff, update_emas=False)
 
     def _synthesis(self, ws: torch.Tensor) -> torch.Tensor:
         return self.generator_synthesis(ws, update_emas=False, **self.synthesis_kwargs).clamp(-1.0, 1.0)
@@ -288,6 +292,10 @@ class StudioGANAdapter(Adapter):
         if self.is_stylegan:
             return self._synthesis(self.mapping(latents, labels))
         return self.generator(latents, self._labels(latents, labels), eval=True)
+
+    def _generate_truncated(self, latents: torch.Tensor, labels: torch.Tensor | None, psi: float) -> torch.Tensor:
+        """StyleGAN2 models: w-space truncation with ``psi`` in (0, 1] instead of ``truncation_factor``."""
+        return self._synthesis(self.mapping(latents, labels, check_probability(psi, "psi (w-space truncation)", open_low=True)))
 
     def _inner_layer_names(self) -> list[str]:
         return [MAPPING_LAYER] if self.is_stylegan else _split_points(self.generator)

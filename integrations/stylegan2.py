@@ -13,7 +13,11 @@
   ``to_rgbs``; ``D(img) -> [N, 1]``.
 
 Both truncate in w space (``w_avg + psi (w - w_avg)``; ``truncation_cutoff``
-limits it to the first layers, NVlabs only). Both split the generator at
+limits it to the first layers, NVlabs only): by default with the constructor's
+``truncation_psi``, and with any other psi through the ``truncation`` sampler,
+which calls the generator's own truncation (:attr:`Adapter.native_truncation`;
+``Chain(adapter, TruncationSampler(0.7))`` gives exactly ``G(z, c,
+truncation_psi=0.7)``). Both split the generator at
 ``"mapping"`` (the activation is the truncated ``ws``, so latent samplers can
 work on w: :attr:`Adapter.mapping_layer`) and after every synthesis block but
 the last (``"b4"``, ``"b8"``, ...; the activation is the block's feature map
@@ -158,6 +162,7 @@ class _StyleGAN2Base(Adapter):
     """Truncation in w, the split at ``mapping`` and at synthesis blocks, clamping; conventions in subclasses."""
 
     mapping_layer = MAPPING_LAYER
+    native_truncation = True
 
     #: Attributes a generator of this convention has, and the hint when one is missing.
     required_attributes: tuple[str, ...] = ()
@@ -205,9 +210,20 @@ class _StyleGAN2Base(Adapter):
 
     # A synthesis network is a list of blocks; each subclass says how to run one.
 
+    def _generate(self, latents: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        return self._generate_at(latents, labels, self.truncation_psi)
+
+    def _generate_truncated(self, latents: torch.Tensor, labels: torch.Tensor | None, psi: float) -> torch.Tensor:
+        """The generator's own w-space truncation with ``psi`` in (0, 1] instead of the constructor's."""
+        return self._generate_at(latents, labels, check_probability(psi, "psi (w-space truncation)", open_low=True))
+
+    @abc.abstractmethod
+    def _generate_at(self, latents: torch.Tensor, labels: torch.Tensor | None, psi: float) -> torch.Tensor:
+        """Images in [-1, 1] from the generator's own forward call with w-space truncation ``psi``."""
+
     @abc.abstractmethod
     def mapping(self, latents: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        """Truncated ``ws`` ``[N, num_ws, w_dim]`` for checked latents (and labels)."""
+        """Truncated ``ws`` ``[N, num_ws, w_dim]`` for checked latents (and labels), with the constructor's psi."""
 
     @abc.abstractmethod
     def block_resolutions(self) -> list[int]:
@@ -272,7 +288,9 @@ class StyleGAN2Adapter(_StyleGAN2Base):
     Args:
         generator: ``G`` (or ``G_ema``), with ``z_dim``, ``c_dim``, ``mapping``
             and ``synthesis``. Put in eval mode (so ``w_avg`` is not updated).
-        truncation_psi: w-space truncation ``w_avg + psi (w - w_avg)``, in [0, 1].
+        truncation_psi: w-space truncation ``w_avg + psi (w - w_avg)``, in [0, 1]:
+            the default of every call; the ``truncation`` sampler overrides it
+            per chain (see the module docs)
         truncation_cutoff: truncate only the first ``cutoff`` of the ``ws``
             (``None``: all).
         noise_mode: ``"const"`` (deterministic, default), ``"random"``
@@ -330,10 +348,9 @@ class StyleGAN2Adapter(_StyleGAN2Base):
     def _c(self, latents: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         return _one_hot(labels, self.c_dim, latents.shape[0], latents.device)
 
-    def _generate(self, latents: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    def _generate_at(self, latents: torch.Tensor, labels: torch.Tensor | None, psi: float) -> torch.Tensor:
         img = self.generator(
-            latents, self._c(latents, labels), truncation_psi=self.truncation_psi,
-            truncation_cutoff=self.truncation_cutoff, **self.synthesis_kwargs,
+            latents, self._c(latents, labels), truncation_psi=psi, truncation_cutoff=self.truncation_cutoff, **self.synthesis_kwargs
         )
         return img.clamp(*CHAIN_RANGE)
 
@@ -367,7 +384,8 @@ class RosinalityStyleGAN2Adapter(_StyleGAN2Base):
 
     Args:
         generator: ``Generator(size, style_dim, n_mlp, ...)``.
-        truncation_psi: w-space truncation, in [0, 1].
+        truncation_psi: w-space truncation, in [0, 1]: the default of every
+            call; the ``truncation`` sampler overrides it per chain
         truncation_latent: ``w_avg`` ``[1, style_dim]``; default: the mean of
             ``G.style(z)`` over ``DEFAULTS.stylegan_mean_latent_samples``
             latents keyed by ``seed`` (rosinality's ``mean_latent`` with a
@@ -426,10 +444,9 @@ class RosinalityStyleGAN2Adapter(_StyleGAN2Base):
         buffers = [getattr(G.noises, f"noise_{i}") for i in range(G.num_layers)]
         return buffers if self.noise_mode == "const" else [torch.zeros_like(b) for b in buffers]
 
-    def _generate(self, latents: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    def _generate_at(self, latents: torch.Tensor, labels: torch.Tensor | None, psi: float) -> torch.Tensor:
         img, _ = self.generator(
-            [latents], truncation=self.truncation_psi, truncation_latent=self.truncation_latent.to(latents.device),
-            noise=self._noise(),
+            [latents], truncation=psi, truncation_latent=self.truncation_latent.to(latents.device), noise=self._noise()
         )
         return img.clamp(*CHAIN_RANGE)
 

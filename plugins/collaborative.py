@@ -287,7 +287,7 @@ def collaborative_refine(
         hk = h[active].detach().requires_grad_(True)
         with torch.enable_grad():
             x = decode(active, hk)
-            d = potential(discriminator, x, None if labels is None else labels[active])
+            d = _potential_of_rows(discriminator, x, active, final_x, labels)
             score = realness(discriminator, d).detach()
         finite = finite_rows(x) & torch.isfinite(score)
         guard.mark(~finite, active)
@@ -311,6 +311,26 @@ def collaborative_refine(
         if len(active) == 0:
             break
     return RefinementResult(final_x, final_h, final_score, final_steps, guard)
+
+
+def _potential_of_rows(
+    discriminator: Discriminator, x: torch.Tensor, rows: torch.Tensor, batch_x: torch.Tensor | None, labels: torch.Tensor | None
+) -> torch.Tensor:
+    """``d`` of the still-moving samples ``x`` (rows ``rows`` of the batch).
+
+    A discriminator that scores groups of samples (a StyleGAN2 minibatch-std group,
+    ``min_batch_size > 1``) refuses fewer samples than a group; when only that few are still
+    moving, the group is filled with stopped samples of the same batch at their final iterate
+    (``batch_x``), whose scores are dropped.
+    """
+    missing = discriminator.min_batch_size - len(rows)
+    if missing <= 0 or batch_x is None:
+        return potential(discriminator, x, None if labels is None else labels[rows])
+    stopped = torch.ones(batch_x.shape[0], dtype=torch.bool, device=rows.device)
+    stopped[rows] = False
+    group = torch.cat([rows, stopped.nonzero()[:missing, 0]])
+    d = potential(discriminator, torch.cat([x, batch_x[group[len(rows) :]].detach()]), None if labels is None else labels[group])
+    return d[: len(rows)]
 
 
 def mean_realness(discriminator: Discriminator, real_data: RealData, value_range: ValueRange | None) -> float:

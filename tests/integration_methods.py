@@ -113,12 +113,25 @@ def quadrant_mask(shape: tuple[int, ...], channels_last: bool = False) -> torch.
     return mask
 
 
+def assert_differs_only_in_rows(out: torch.Tensor, plain: torch.Tensor, rows: torch.Tensor) -> None:
+    """Rows outside the ``[N]`` bool mask ``rows`` bit-identical to the plain output, every row inside changed."""
+    rows = rows.cpu()
+    assert torch.equal(out[~rows], plain[~rows]), "the method changed samples it does not act on"
+    changed = (out[rows] != plain[rows]).flatten(1).any(1)
+    assert bool(changed.all()), f"the method left rows it acts on unchanged: {changed.tolist()}"
+
+
 def assert_differs_only_in_even_rows(out: torch.Tensor, plain: torch.Tensor, indices: torch.Tensor) -> None:
     """Odd rows bit-identical to the plain output, every even row changed."""
-    even = (indices % 2 == 0).cpu()
-    assert torch.equal(out[~even], plain[~even]), "the method changed samples it does not act on"
-    changed = (out[even] != plain[even]).flatten(1).any(1)
-    assert bool(changed.all()), f"the method left even rows unchanged: {changed.tolist()}"
+    assert_differs_only_in_rows(out, plain, indices % 2 == 0)
+
+
+def assert_images(images: object, shape: tuple[int, ...], value_range: tuple[float, float] = (-1.0, 1.0)) -> None:
+    """A float32 tensor of exactly ``shape``, finite, within ``value_range``."""
+    assert isinstance(images, torch.Tensor) and images.dtype == torch.float32, type(images)
+    assert tuple(images.shape) == shape, f"shape {tuple(images.shape)}, expected {shape}"
+    assert bool(torch.isfinite(images).all())
+    assert value_range[0] <= float(images.min()) and float(images.max()) <= value_range[1]
 
 
 class EvenRowLayerRefiner(Refiner):

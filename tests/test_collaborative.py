@@ -106,6 +106,20 @@ def test_threshold_stops_each_sample_at_its_first_iterate_above_the_mean_real_sc
     torch.testing.assert_close(subset.images, alone.images, rtol=0, atol=1e-6)
 
 
+def test_a_group_scoring_discriminator_gets_full_groups_when_few_samples_still_move():
+    adapter = _adapter()
+    batch = _proposals(adapter, 8)
+    d0 = torch.sigmoid(adapter.discriminator(batch.images)).detach()
+    threshold = float(d0.sort().values[2])  # two samples start below it
+    grouped = Discriminator(adapter.discriminator.module, "logit", min_batch_size=4)  # e.g. a minibatch-std group
+    refine = lambda d: Chain(adapter, refiners=[CollaborativeRefiner(discriminator=d, layer="0", steps=5, threshold=threshold)]).refine(batch)  # noqa: E731
+    refined, reference = refine(grouped), refine(adapter.discriminator)
+    assert int((refined.provenance["refinement_steps"] > 0).sum()) == 2
+    # The filling samples' scores are dropped: a per-sample network gives exactly the ungrouped result.
+    assert torch.equal(refined.images, reference.images)
+    assert torch.equal(refined.provenance["refinement_steps"], reference.provenance["refinement_steps"])
+
+
 def test_threshold_is_the_mean_real_score_from_any_iterable_of_tensors():
     adapter = _adapter()
     real = torch.rand(50, 6) * 2 - 1

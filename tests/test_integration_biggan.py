@@ -13,8 +13,16 @@ biggan = pytest.importorskip("pytorch_pretrained_biggan")
 from gan_postproc import Chain, Classifier, dropin, get_registry  # noqa: E402
 from gan_postproc.errors import CheckpointError, InputError, OptionalDependencyError  # noqa: E402
 from gan_postproc.integrations.biggan import BigGANAdapter, load_biggan  # noqa: E402
+from gan_postproc.plugins.classifier_filter import ClassifierFilter, passes_filter  # noqa: E402
+from gan_postproc.plugins.truncation import TruncationSampler  # noqa: E402
 
-from .integration_methods import EvenRowLayerRefiner, assert_differs_only_in_even_rows, check_chain_end_to_end  # noqa: E402
+from .integration_methods import (  # noqa: E402
+    EvenRowLayerRefiner,
+    assert_differs_only_in_even_rows,
+    assert_differs_only_in_rows,
+    assert_images,
+    check_chain_end_to_end,
+)
 
 CONFIG = dict(
     output_dim=16, z_dim=8, class_embed_dim=8, channel_width=4, num_classes=10,
@@ -73,6 +81,58 @@ def test_latents_follow_the_packages_truncated_noise_distribution(model):
     reference = biggan.truncated_noise_sample(batch_size=4000, dim_z=8, truncation=0.5, seed=0).flatten()
     assert stats.ks_2samp(z, reference).pvalue > 1e-3
     assert z.min() >= -1.0 and z.max() <= 1.0
+
+
+def test_the_truncation_sampler_gives_exactly_biggans_own_truncation(model):
+    adapter = BigGANAdapter(model)  # the constructor's truncation (1.0) stays the default of generate
+    chain = Chain(adapter, TruncationSampler(0.4), batch_size=6)
+    truncated = chain.sample(6, seed=2)
+    assert chain.sampler.resolved_mode == "native"
+    u, labels = truncated.latents, truncated.labels
+    with torch.no_grad():  # what truncated_noise_sample(truncation=0.4) and model(z, one_hot, 0.4) give for these u
+        assert torch.equal(truncated.images, model(0.4 * u, torch.eye(10)[labels], 0.4))
+        # the truncation selects batch-norm statistics too: scaling the latents alone is not the same
+        assert not torch.equal(truncated.images, BigGANAdapter(model).generate(0.4 * u, labels))
+    plain = Chain(adapter, batch_size=6).sample(6, seed=2)
+    assert torch.equal(plain.latents, u) and torch.equal(plain.labels, labels)
+    assert bool((plain.images != truncated.images).flatten(1).any(1).all())
+    with pytest.raises(InputError, match="BigGAN's truncation"):
+        Chain(adapter, TruncationSampler(1.5)).sample(2)
+
+
+class NearestClassMean(torch.nn.Module):
+    """A tiny classifier: logits ``-scale ||x - mean_k||^2`` over class-mean images."""
+
+    def __init__(self, means: torch.Tensor, scale: float = 1.0) -> None:
+        super().__init__()
+        self.register_buffer("means", means.flatten(1))
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return -self.scale * torch.cdist(x.flatten(1), self.means).square()
+
+
+def test_truncation_with_the_classifier_filter_keeps_confident_truncated_samples_only():
+    model = tiny_biggan()
+    with torch.no_grad():
+        model.embeddings.weight.mul_(5.0)  # a model whose classes show in its images, so a classifier can tell them
+    adapter = BigGANAdapter(model)
+    truncation = TruncationSampler(0.5)
+    reference = Chain(adapter, truncation, batch_size=100).sample(100, seed=9, labels=torch.arange(10).repeat(10))
+    classifier = Classifier(NearestClassMean(torch.stack([reference.images[reference.labels == k].mean(0) for k in range(10)]), scale=3.0), num_classes=10)
+    plain = Chain(adapter, TruncationSampler(0.5), batch_size=8).sample(8, seed=0)
+    chain = Chain(adapter, ClassifierFilter(classifier, proposal=TruncationSampler(0.5), max_rounds=200), batch_size=8)
+    kept = chain.sample(8, seed=0)
+    assert_images(kept.images, (8, 3, 16, 16))
+    assert torch.equal(kept.labels, plain.labels)  # every index keeps its label through the redraws
+    with torch.no_grad():
+        own = model(0.5 * kept.latents, torch.eye(10)[kept.labels], 0.5)  # BigGAN's own truncation (redraws ran in smaller batches)
+        torch.testing.assert_close(kept.images, own, rtol=0, atol=1e-6)
+        before, after = (torch.softmax(classifier(batch.images), 1) for batch in (plain, kept))
+    assert bool(passes_filter(after, kept.labels, 0.9).all())  # Slim's rule with p_t = 0.9
+    redrawn = kept.provenance["proposals"] > 1
+    assert torch.equal(redrawn, ~passes_filter(before, plain.labels, 0.9)) and 0 < int(redrawn.sum()) < 8
+    assert_differs_only_in_rows(kept.images, plain.images, redrawn)
 
 
 @pytest.mark.parametrize("layer", ["gen_z", "layers.0", "layers.2", "layers.4"])

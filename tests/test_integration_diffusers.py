@@ -30,7 +30,7 @@ from diffusers import (  # noqa: E402
 from diffusers.callbacks import MultiPipelineCallbacks  # noqa: E402
 from diffusers.pipelines.kandinsky2_2.pipeline_kandinsky2_2 import KandinskyV22Pipeline  # noqa: E402
 
-from gan_postproc import RejectionSampler, get_registry  # noqa: E402
+from gan_postproc import Classifier, RejectionSampler, get_registry  # noqa: E402
 from gan_postproc.errors import InputError, OptionalDependencyError  # noqa: E402
 from gan_postproc.integrations.diffusers_pipeline import (  # noqa: E402
     CallbackPipeline,
@@ -38,12 +38,16 @@ from gan_postproc.integrations.diffusers_pipeline import (  # noqa: E402
     DiffusersCallback,
     DiffusersPostprocessor,
 )
+from gan_postproc.plugins.bigroc import BIGRoC  # noqa: E402
+from gan_postproc.plugins.collaborative import CollaborativeRefiner  # noqa: E402
+from gan_postproc.plugins.dot import DOT  # noqa: E402
 
 from .integration_methods import (  # noqa: E402
     EvenRowAscent,
     EvenRowLatentRefiner,
     QuadrantRefiner,
     assert_differs_only_in_even_rows,
+    assert_differs_only_in_rows,
     quadrant_mask,
 )
 
@@ -373,6 +377,79 @@ def test_postprocessor_refuses_latents_and_unknown_outputs(pipelines):
         post("images")
     with pytest.raises(InputError, match="one non-negative class per image"):
         post(torch.zeros(2, 3, 4, 4), labels=[1])
+
+
+def _unit_nhwc(images) -> np.ndarray:
+    """Pipeline images of any output_type as a float NHWC array in [0, 1]."""
+    if isinstance(images, list):
+        return np.stack([np.asarray(image) for image in images]).astype(np.float32) / 255.0
+    if isinstance(images, torch.Tensor):
+        return images.permute(0, 2, 3, 1).numpy()
+    return images
+
+
+@pytest.mark.parametrize("output_type", ["pil", "np", "pt"])
+def test_bigroc_refines_dit_outputs_towards_their_requested_classes(pipelines, output_type):
+    pipe = get_pipeline(pipelines, "dit")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Softplus(), torch.nn.Flatten(), torch.nn.Linear(4 * 8 * 8, 10))
+    classifier = Classifier(net, 10, input_range=(0, 1))
+    eps = 0.3  # in [0, 1] units, as the output's pixels
+    refined_pipe = DiffusersPostprocessor([BIGRoC(classifier, eps=eps, eps_range=(0, 1))]).wrap(pipe)
+    plain, out = call(pipe, "dit", output_type=output_type), call(refined_pipe, "dit", output_type=output_type)
+    assert type(out) is type(plain) and type(out.images) is type(plain.images)
+    if output_type == "pil":
+        assert all(image.mode == "RGB" and image.size == (8, 8) for image in out.images)
+    else:
+        assert out.images.dtype == plain.images.dtype
+    before, after = _unit_nhwc(plain.images), _unit_nhwc(out.images)
+    assert after.shape == before.shape == (4, 8, 8, 3) and after.min() >= 0.0 and after.max() <= 1.0
+    moved = np.sqrt(((after - before) ** 2).reshape(4, -1).sum(1))
+    rounding = np.sqrt(8 * 8 * 3) / 255 / 2 if output_type == "pil" else 1e-5  # PIL re-quantises changed pixels
+    assert bool((moved > 0).all()) and bool((moved <= eps + rounding).all())
+    labels = torch.tensor(PIPELINES["dit"][1]()["class_labels"])  # DiT's class_labels reach BIGRoC as ground truth
+    with torch.no_grad():
+        confidence = [torch.softmax(classifier(torch.from_numpy(x).permute(0, 3, 1, 2) * 2 - 1), 1)[torch.arange(4), labels] for x in (before, after)]
+    assert bool((confidence[1] > confidence[0]).all())
+
+
+def _image_critic(size: int) -> torch.nn.Module:
+    """A small critic on ``size`` x ``size`` RGB images in [-1, 1] (the chain convention)."""
+    torch.manual_seed(7)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Softplus(), torch.nn.Flatten(), torch.nn.Linear(4 * size * size, 1))
+
+
+def test_dot_in_latent_space_at_the_last_step_raises_every_samples_critic_score(pipelines):
+    pipe = get_pipeline(pipelines, "ddim")  # no callback_on_step_end: through CallbackPipeline
+    critic = _image_critic(8)
+    dot = DOT(space="latent", steps=10, k_eff_trials=2, k_eff_pairs=20)
+    callback = DiffusersCallback([dot], discriminator=critic, discriminator_output="critic")
+    plain = call(pipe, "ddim", output_type="pt").images
+    out = call(CallbackPipeline(pipe, callback), "ddim", output_type="pt").images
+    assert isinstance(out, torch.Tensor) and out.shape == plain.shape == (4, 3, 8, 8) and out.dtype == plain.dtype
+    assert 0.0 <= float(out.min()) and float(out.max()) <= 1.0
+    assert_differs_only_in_rows(out, plain, torch.ones(4, dtype=torch.bool))  # DOT moves every sample
+    with torch.no_grad():
+        assert bool((critic(out * 2 - 1)[:, 0] > critic(plain * 2 - 1)[:, 0]).all())
+
+
+def test_collaborative_at_the_latent_moves_only_samples_below_its_threshold_inside_a_native_callback(pipelines):
+    pipe = get_pipeline(pipelines, "kandinsky")  # has callback_on_step_end: the callback is passed natively
+    critic = _image_critic(16)
+    plain = call(pipe, "kandinsky", output_type="pt").images  # Kandinsky's "pt": [-1, 1], unclamped
+    with torch.no_grad():
+        before = critic(plain.clamp(-1, 1))[:, 0]
+    ordered = before.sort().values
+    threshold = float(ordered[1:3].mean())  # two samples start below it
+    refiner = CollaborativeRefiner(layer="latent", steps=5, step_size=0.5, threshold=threshold)
+    callback = DiffusersCallback([refiner], discriminator=critic, discriminator_output="critic")
+    out = call(pipe, "kandinsky", output_type="pt", callback_on_step_end=callback).images
+    assert isinstance(out, torch.Tensor) and out.shape == plain.shape and out.dtype == plain.dtype
+    below = before < threshold
+    assert_differs_only_in_rows(out, plain, below)
+    with torch.no_grad():
+        after = critic(out.clamp(-1, 1))[:, 0]
+    assert bool((after[below] > before[below]).all())
 
 
 @pytest.mark.parametrize("name", ["ddpm", "dit", "kandinsky"])

@@ -13,7 +13,16 @@ from gan_postproc import Chain, dropin, get_registry, optional
 from gan_postproc.errors import CheckpointError, InputError, OptionalDependencyError
 from gan_postproc.integrations.mimicry import MimicryAdapter, import_mimicry, load_mimicry_checkpoint, mimicry_discriminator
 
-from .integration_methods import EvenRowLayerRefiner, assert_differs_only_in_even_rows, check_chain_end_to_end
+from gan_postproc.plugins._discriminator import potential
+from gan_postproc.plugins.dot import DOT
+
+from .integration_methods import (
+    EvenRowLayerRefiner,
+    assert_differs_only_in_even_rows,
+    assert_differs_only_in_rows,
+    assert_images,
+    check_chain_end_to_end,
+)
 
 needs_mimicry = pytest.mark.skipif(not optional.is_available("torch_mimicry"), reason="torch-mimicry is not installed (pip install --no-deps torch-mimicry)")
 
@@ -139,6 +148,52 @@ def test_real_conditional_network_end_to_end(nets):
     z, y = torch.randn(2, 16), torch.tensor([1, 3])
     with torch.no_grad():
         assert torch.equal(adapter.generate(z, y), G(z, y))
+
+
+def check_dot_both_spaces(adapter: MimicryAdapter, shape: tuple[int, ...]) -> None:
+    """DOT in target space moves every image and no latent; in latent space every latent, images following.
+
+    Every sample's potential d (the critic score, or the logit) rises."""
+    plain = Chain(adapter, batch_size=8).sample(8, seed=0)
+    with torch.no_grad():
+        before = potential(adapter.discriminator, plain.images)
+    for space in ("target", "latent"):
+        dot = DOT(space=space, steps=20, k_eff_trials=2, k_eff_pairs=20)
+        refined = Chain(adapter, refiners=[dot], batch_size=8).sample(8, seed=0)
+        assert_images(refined.images, (8, *shape))
+        assert_differs_only_in_rows(refined.images, plain.images, torch.ones(8, dtype=torch.bool))
+        with torch.no_grad():
+            assert bool((potential(adapter.discriminator, refined.images) > before).all()), space
+            if space == "target":
+                assert torch.equal(refined.latents, plain.latents)
+            else:
+                assert bool((refined.latents != plain.latents).any(1).all())
+                torch.testing.assert_close(refined.images, adapter.generate(refined.latents), rtol=0, atol=1e-6)
+
+
+def test_dot_through_a_duck_typed_network():
+    check_dot_both_spaces(MimicryAdapter(DuckGenerator(), discriminator=DuckDiscriminator()), (3, 8, 8))
+
+
+def power_iterated(D: nn.Module, steps: int = 3) -> nn.Module:
+    """A freshly built SNGAN critic after a few train-mode passes: its spectral-norm estimates start from random
+    vectors (scores near 1e12) and settle with the power iterations training would run."""
+    D.train()
+    with torch.no_grad():
+        for step in range(steps):
+            D(torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(step)) * 2 - 1)
+    return D.eval()
+
+
+@needs_mimicry
+def test_dot_with_a_real_sngan_generator_and_critic(nets):
+    torch.manual_seed(0)
+    G, D = nets["sngan"].SNGANGenerator32(nz=16, ngf=16), power_iterated(nets["sngan"].SNGANDiscriminator32(ndf=16))
+    adapter = MimicryAdapter(G, discriminator=D)  # SNGAN's hinge loss: a critic
+    check_dot_both_spaces(adapter, (3, 32, 32))
+    G_refined = dropin(Chain(adapter, refiners=[DOT(steps=5, k_eff=1.0)]))
+    images = G_refined.generate_images(4)  # the call mimicry's evaluation code makes
+    assert_images(images, (4, 3, 32, 32))
 
 
 @needs_mimicry

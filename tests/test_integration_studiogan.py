@@ -7,8 +7,11 @@ import inspect
 import pytest
 import torch
 
-from gan_postproc import Chain, get_registry
+from gan_postproc import Chain, Classifier, get_registry
 from gan_postproc.errors import InputError
+from gan_postproc.plugins.bigroc import BIGRoC
+from gan_postproc.plugins.drs import DiscriminatorRejectionSampler
+from gan_postproc.plugins.truncation import TruncationSampler
 from gan_postproc.integrations.studiogan import (
     GENERATE_IMAGES_PARAMETERS,
     StudioGANAdapter,
@@ -25,6 +28,8 @@ from .integration_methods import (
     QuadrantRefiner,
     assert_differs_only_in_even_rows,
     assert_differs_only_in_quadrant,
+    assert_differs_only_in_rows,
+    assert_images,
     check_chain_end_to_end,
 )
 
@@ -81,6 +86,43 @@ def test_drop_in_output_is_the_chains_and_differs_from_plain_only_where_methods_
     assert torch.equal(direct.images, results["plain"][0])
 
 
+def test_patched_generate_images_runs_drs_and_bigroc(models):
+    G, _ = models
+    torch.manual_seed(1)
+    D = sg.Discriminator().eval()  # unconditional: one D_M serves every class
+    LOSS, RUN, MODEL = sg.config(adv_loss="logistic", g_cond_mtd="cBN")  # D's output: a logit
+    torch.manual_seed(4)
+    classifier = Classifier(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Softplus(), torch.nn.Flatten(), torch.nn.Linear(4 * 16 * 16, 4)), 4)
+    settings = {
+        "plain": {},
+        "drs": {"sampler": DiscriminatorRejectionSampler(burn_in=64)},
+        "both": {"sampler": DiscriminatorRejectionSampler(burn_in=64), "refiners": [BIGRoC(classifier, eps=0.5)]},
+    }
+    results = {}
+    for name, options in settings.items():
+        sample = sg.make_sample_module()
+        with patch(sample, seed=5, **options):
+            results[name] = sg.evaluate(sample, G, D, LOSS, RUN, MODEL)
+    labels = results["plain"][1]
+    for images, out_labels, images_eps, trsp_cost, ws, info_d, info_c in results.values():
+        assert_images(images, (8, 3, 16, 16))
+        assert torch.equal(out_labels, labels)  # y_sampler's labels, keyed by sample index
+        assert images_eps is None and trsp_cost is None and ws is None and info_d is None and info_c is None
+    # DRS: the same samples as a chain on the adapter; an index keeps its first proposal where it was accepted.
+    adapter = StudioGANAdapter(G, z_dim=8, num_classes=4, discriminator=D, adv_loss="logistic")
+    direct = Chain(adapter, DiscriminatorRejectionSampler(burn_in=64), batch_size=8).sample(8, seed=5, labels=labels)
+    assert torch.equal(results["drs"][0], direct.images)
+    redrawn = direct.provenance["proposals"] > 1
+    assert 0 < int(redrawn.sum()) < 8
+    assert_differs_only_in_rows(results["drs"][0], results["plain"][0], redrawn)
+    # BIGRoC_GT on StudioGAN's labels: every image moves, at most eps (L2), towards its class.
+    moved = (results["both"][0] - results["drs"][0]).flatten(1).norm(dim=1)
+    assert bool((moved > 0).all()) and bool((moved <= 0.5 + 1e-5).all())
+    with torch.no_grad():
+        before, after = (torch.softmax(classifier(results[name][0]), 1)[torch.arange(8), labels] for name in ("drs", "both"))
+    assert bool((after > before).all())
+
+
 def test_calls_continue_the_sample_count_and_follow_y_sampler(models):
     G, D = models
     LOSS, RUN, MODEL = sg.config(g_cond_mtd="cBN", d_cond_mtd="PD")
@@ -130,6 +172,23 @@ def test_stylegan_models_truncate_in_w_and_return_ws():
     z, y = torch.randn(3, 8), torch.tensor([0, 1, 2])
     with torch.no_grad():
         assert torch.equal(adapter.generate_from(adapter.generate_to(z, y, "mapping"), z, y, "mapping"), adapter.generate(z, y))
+
+
+def test_the_truncation_sampler_uses_w_space_truncation_for_stylegan_and_the_prior_otherwise(models):
+    torch.manual_seed(1)
+    mapping, synthesis = sg.MappingNetwork(c_dim=4).eval(), sg.SynthesisNetwork().eval()
+    adapter = StudioGANAdapter(None, z_dim=8, num_classes=4, generator_mapping=mapping, generator_synthesis=synthesis, truncation_cutoff=2)
+    chain = Chain(adapter, TruncationSampler(0.5), batch_size=8)
+    truncated = chain.sample(8, seed=4)
+    assert chain.sampler.resolved_mode == "native"
+    z, y = truncated.latents, truncated.labels
+    with torch.no_grad():
+        ws = mapping(z, torch.nn.functional.one_hot(y, 4), truncation_psi=0.5, truncation_cutoff=2)
+        assert torch.equal(truncated.images, synthesis(ws, noise_mode="const").clamp(-1, 1))
+        assert not torch.equal(truncated.images, adapter.generate(z, y))  # the adapter's default: no truncation
+    G, _ = models
+    other = Chain(StudioGANAdapter(G, z_dim=8, num_classes=4), TruncationSampler(0.5), batch_size=8)
+    assert float(other.sample(8).latents.abs().max()) <= 0.5 and other.sampler.resolved_mode == "prior"
 
 
 def test_adv_output_shapes_are_normalised():

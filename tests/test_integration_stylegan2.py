@@ -20,8 +20,18 @@ from gan_postproc.integrations.stylegan2 import (
     stylegan2_adapter,
     stylegan2_discriminator,
 )
+from gan_postproc.plugins.collaborative import CollaborativeRefiner
+from gan_postproc.plugins.ddls import DDLS
+from gan_postproc.plugins.drs import DiscriminatorRejectionSampler
+from gan_postproc.plugins.truncation import TruncationSampler
 
-from .integration_methods import EvenRowLayerRefiner, assert_differs_only_in_even_rows, check_chain_end_to_end
+from .integration_methods import (
+    EvenRowLayerRefiner,
+    assert_differs_only_in_even_rows,
+    assert_differs_only_in_rows,
+    assert_images,
+    check_chain_end_to_end,
+)
 from .stylegan2_standins import nvlabs_pair, rosinality_pair
 
 
@@ -57,6 +67,31 @@ def test_w_space_truncation_pulls_towards_w_avg_and_respects_the_cutoff():
     assert torch.allclose(cut[:, :2], G.mapping.w_avg.expand(4, 2, 8)) and torch.equal(cut[:, 2:], untruncated[:, 2:])
     images = StyleGAN2Adapter(G, truncation_psi=0.0).generate(z)
     assert torch.allclose(images, images[:1].expand_as(images), atol=1e-6)
+
+
+@pytest.mark.parametrize("convention", ["nvlabs", "rosinality"])
+def test_the_truncation_sampler_gives_exactly_the_frameworks_own_w_space_truncation(convention):
+    G, _ = nvlabs_pair(3) if convention == "nvlabs" else rosinality_pair()
+    options = {"truncation_cutoff": 3} if convention == "nvlabs" else {}
+    adapter = stylegan2_adapter(G, **options)  # the constructor's psi (1.0) stays the default of generate
+    chain = Chain(adapter, TruncationSampler(0.6), batch_size=8)
+    truncated = chain.sample(8, seed=3)
+    assert chain.sampler.resolved_mode == "native" and adapter.native_truncation
+    z, labels = truncated.latents, truncated.labels
+    with torch.no_grad():
+        if convention == "nvlabs":
+            own = G(z, _one_hot(labels, 3), truncation_psi=0.6, truncation_cutoff=3, noise_mode="const")
+        else:
+            noise = [getattr(G.noises, f"noise_{i}") for i in range(G.num_layers)]
+            own = G([z], truncation=0.6, truncation_latent=adapter.truncation_latent, noise=noise)[0]
+    assert torch.equal(truncated.images, own.clamp(-1, 1))
+    plain = Chain(adapter, batch_size=8).sample(8, seed=3)
+    assert torch.equal(plain.latents, z)  # the same prior latents: only the truncation differs
+    assert bool((plain.images != truncated.images).flatten(1).any(1).all())
+    with torch.no_grad():
+        assert torch.equal(adapter.generate(z, labels), plain.images)
+    with pytest.raises(InputError, match=r"psi \(w-space truncation\)"):
+        Chain(adapter, TruncationSampler(1.5)).sample(4)
 
 
 @pytest.mark.parametrize("convention", ["nvlabs", "rosinality"])
@@ -130,6 +165,65 @@ def test_collaborative_style_refinement_at_a_synthesis_block_raises_the_discrimi
     with torch.no_grad():
         before, after = adapter.discriminator(plain.images[even]), adapter.discriminator(refined.images[even])
     assert float(after.mean()) > float(before.mean())
+
+
+def _sharp_pair(c_dim: int = 0):
+    """The stand-in pair with the discriminator's last layer scaled up, so its logits spread over about [-2, 0]."""
+    G, D = nvlabs_pair(c_dim)
+    with torch.no_grad():
+        D.b4.out.weight.mul_(30)
+    return G, D
+
+
+def test_collaborative_refinement_at_a_synthesis_block_moves_exactly_the_samples_below_the_threshold():
+    G, D = _sharp_pair(3)
+    adapter = StyleGAN2Adapter(G, discriminator=D)  # D's output declared a logit (StyleGAN2's logistic loss)
+    plain = Chain(adapter, batch_size=8).sample(8, seed=1)
+    with torch.no_grad():
+        before = torch.sigmoid(adapter.discriminator(plain.images, plain.labels))
+    threshold = float(before.median())
+    refiner = CollaborativeRefiner(layer="b8", steps=10, step_size=0.1, threshold=threshold)
+    refined = Chain(adapter, refiners=[refiner], batch_size=8).sample(8, seed=1)
+    assert_images(refined.images, (8, 3, 16, 16))
+    assert torch.equal(refined.latents, plain.latents) and torch.equal(refined.labels, plain.labels)
+    acted = refined.provenance["refinement_steps"] > 0
+    # Algorithm 1: a sample at or above the threshold D~ is not moved. Here fewer samples keep moving than the
+    # discriminator's minibatch-std group (4), which the refiner fills with stopped samples of the batch.
+    assert torch.equal(acted, before < threshold) and 0 < int(acted.sum()) < 4
+    assert_differs_only_in_rows(refined.images, plain.images, acted)
+    with torch.no_grad():
+        after = torch.sigmoid(adapter.discriminator(refined.images, refined.labels))
+    assert bool((after[acted] > before[acted]).all())
+
+
+def test_ddls_moves_every_latent_downhill_in_energy_through_the_generator():
+    G, D = _sharp_pair()
+    adapter = StyleGAN2Adapter(G, discriminator=D)
+    plain = Chain(adapter, batch_size=8).sample(8, seed=2)
+    sampled = Chain(adapter, DDLS(steps=5, step_size=0.01, noise_std=0.0), batch_size=8).sample(8, seed=2)
+    assert_images(sampled.images, (8, 3, 16, 16))
+    assert bool((sampled.latents != plain.latents).any(1).all())  # DDLS acts on every latent ...
+    with torch.no_grad():
+        assert torch.equal(sampled.images, adapter.generate(sampled.latents))  # ... and the images follow them
+
+        def energy(batch):  # E(z) = ||z||^2 / 2 - d(G(z)) with d the declared logit, up to a constant
+            return 0.5 * batch.latents.square().sum(1) - adapter.discriminator(batch.images)
+
+        assert bool((energy(sampled) < energy(plain)).all())
+
+
+def test_drs_keeps_the_first_proposal_where_it_accepts_and_redraws_elsewhere():
+    G, D = _sharp_pair()
+    adapter = StyleGAN2Adapter(G, discriminator=D)
+    plain = Chain(adapter, batch_size=8).sample(8, seed=3)
+    chain = Chain(adapter, DiscriminatorRejectionSampler(burn_in=64), batch_size=8)
+    sampled = chain.sample(8, seed=3)
+    assert_images(sampled.images, (8, 3, 16, 16))
+    redrawn = sampled.provenance["proposals"] > 1
+    assert 0 < int(redrawn.sum()) < 8
+    assert_differs_only_in_rows(sampled.images, plain.images, redrawn)
+    assert torch.equal(sampled.latents[~redrawn], plain.latents[~redrawn])
+    assert chain.report.sampler["accepted"] == 8 and chain.report.sampler["proposals"] == int(sampled.provenance["proposals"].sum())
 
 
 def _mark_executed():

@@ -86,3 +86,34 @@ def test_per_class_acceptance_can_use_the_samplers_own_classes(tiny_adapter, bar
     stats = chain.sampler.stats
     assert set(stats.acceptance_rate_per_class()) == {0, 1}
     assert sum(stats.proposals_per_class.values()) == stats.proposals
+
+
+def test_several_rounds_per_call_keep_the_first_accepted_round(tiny_adapter, bare_pm):
+    def run(batch_size):
+        sampler = PositiveFirstCoordinate(rounds_per_call=4)
+        batch = Chain(tiny_adapter, sampler, batch_size=batch_size, plugin_manager=bare_pm).sample(300, seed=5)
+        return sampler, batch
+
+    sampler, batch = run(300)
+    assert len(batch) == 300 and bool((batch.latents[:, 0] > 0).all())
+    stats = sampler.stats
+    assert stats.accepted == 300 and 0.4 < stats.acceptance_rate < 0.6
+    # proposals after the first acceptance of an index are not counted: about 2 per sample at rate 1/2
+    assert int(batch.provenance["proposals"].sum()) == stats.proposals
+    assert float(batch.provenance["proposals"].float().mean()) == pytest.approx(2.0, abs=0.3)
+    _, other = run(7)
+    assert torch.equal(batch.latents, other.latents)
+
+
+def test_several_rounds_per_call_still_stop_at_max_rounds(tiny_adapter, bare_pm):
+    class Never(PositiveFirstCoordinate):
+        def propose(self, adapter, request, round):
+            batch, p = super().propose(adapter, request, round)
+            return batch, torch.zeros_like(p)
+
+    sampler = Never(rounds_per_call=4, max_rounds=6)
+    with pytest.raises(AcceptanceError, match="after max_rounds=6"):
+        Chain(tiny_adapter, sampler, plugin_manager=bare_pm).sample(10)
+    assert sampler.stats.proposals == 60
+    with pytest.raises(InputError, match="rounds_per_call"):
+        PositiveFirstCoordinate(rounds_per_call=0)

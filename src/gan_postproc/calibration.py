@@ -44,7 +44,6 @@ import torch
 import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import save_file
-from sklearn.linear_model import LogisticRegression
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -229,6 +228,8 @@ def _platt_start(module: CalibratedScore, real: torch.Tensor, real_labels: torch
         scores = torch.cat([module.score(real[:n], None if real_labels is None else real_labels[:n]),
                             module.score(fake[:n], None if fake_labels is None else fake_labels[:n])])
     targets = torch.cat([torch.ones(n), torch.zeros(n)])
+    from sklearn.linear_model import LogisticRegression  # here, not at the top: scikit-learn is slow to import
+
     fit = LogisticRegression().fit(scores.double().cpu().numpy()[:, None], targets.numpy())
     with torch.no_grad():
         module.scale.fill_(float(fit.coef_[0, 0]))

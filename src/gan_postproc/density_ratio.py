@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
-from sklearn.isotonic import IsotonicRegression
 
 from . import rng
 from .adapter import Adapter
@@ -184,6 +183,8 @@ class IsotonicCalibrator:
     @classmethod
     def fit(cls, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> IsotonicCalibrator:
         """Fit on the logits of real (label 1) and generated (label 0) samples, ``[n_real]`` and ``[n_fake]``."""
+        from sklearn.isotonic import IsotonicRegression  # here, not at the top: scikit-learn is slow to import
+
         for name, values in (("real_logits", real_logits), ("fake_logits", fake_logits)):
             check_tensor(values, name, ndim=1, floating=True)
             check_finite(values, name)

@@ -4,7 +4,10 @@ A rejection sampler proposes one candidate per pending sample index and
 accepts it with a probability it computes; rejected indices get a fresh
 proposal in the next round. Every proposal and every acceptance draw for
 sample ``i`` in round ``r`` is keyed by ``(seed, i, r)``, so the sample that
-index ``i`` ends up with does not depend on the batch it ran in.
+index ``i`` ends up with does not depend on the batch it ran in. A sampler
+with cheap proposals may draw ``rounds_per_call`` rounds per pass
+(:meth:`RejectionSampler.propose_rounds`); each index then keeps its first
+accepted round, as if the rounds had run one at a time.
 
 The loop is bounded: it stops with :class:`~gan_postproc.errors.AcceptanceError`
 when the acceptance rate collapses below ``min_acceptance_rate`` (checked once
@@ -36,6 +39,10 @@ class RejectionSampler(LatentSampler):
         max_rounds: most proposals per sample before giving up.
         min_acceptance_rate: give up when the overall acceptance rate of a
             request falls below this after ``min_proposals_for_check`` proposals.
+        rounds_per_call: proposal rounds drawn per call of :meth:`propose_rounds`
+            (1: one round at a time). More rounds per call mean fewer passes of
+            the loop for cheap proposals; the outcome for an index still does
+            not depend on the batch it runs in.
     """
 
     def __init__(
@@ -43,10 +50,12 @@ class RejectionSampler(LatentSampler):
         *,
         max_rounds: int = DEFAULTS.rejection_max_rounds,
         min_acceptance_rate: float = DEFAULTS.rejection_min_acceptance_rate,
+        rounds_per_call: int = 1,
     ) -> None:
         super().__init__()
         self.max_rounds = check_count(max_rounds, "max_rounds")
         self.min_acceptance_rate = check_probability(min_acceptance_rate, "min_acceptance_rate", open_high=True)
+        self.rounds_per_call = check_count(rounds_per_call, "rounds_per_call")
 
     @abc.abstractmethod
     def propose(self, adapter: Adapter, request: SampleRequest, round: int) -> tuple[SampleBatch, torch.Tensor]:
@@ -69,42 +78,72 @@ class RejectionSampler(LatentSampler):
         """
         return batch.labels
 
+    def propose_rounds(self, adapter: Adapter, request: SampleRequest, first_round: int, count: int) -> tuple[SampleBatch, torch.Tensor]:
+        """Proposals of rounds ``first_round .. first_round + count - 1`` for every index, round-major.
+
+        Rows ``k * n .. (k + 1) * n - 1`` of the batch and probabilities
+        (``n = len(request)``) belong to round ``first_round + k``. The loop
+        asks for ``rounds_per_call`` rounds at once; the default calls
+        :meth:`propose` once per round. Samplers whose proposals are cheap
+        next to the loop's per-round overhead (latent-space rejection)
+        override this to draw all rounds in one pass.
+        """
+        parts = [self.propose(adapter, request, first_round + k) for k in range(count)]
+        if count == 1:
+            return parts[0]
+        return SampleBatch.cat([batch for batch, _ in parts]), torch.cat([probability for _, probability in parts])
+
+    def _uniforms(self, request: SampleRequest, first_round: int, count: int) -> torch.Tensor:
+        """``[count, n]`` acceptance draws keyed by sample index and round (by block when ``count > 1``)."""
+        if self.rounds_per_call == 1:
+            return request.uniform((), "accept", self.name, first_round)[None]
+        return request.uniform((count,), "accept", self.name, "rounds", first_round).T
+
     def sample(self, adapter: Adapter, request: SampleRequest) -> SampleBatch:
+        """The shared loop: each pending index gets ``rounds_per_call`` proposals per call and keeps
+        its first accepted one (so the result is that of proposing one round at a time)."""
         n = len(request)
         pending = torch.arange(n)
         accepted_parts: list[SampleBatch] = []
         accepted_rows: list[torch.Tensor] = []
         proposals = torch.zeros(n, dtype=torch.int64)
         proposed = hits = 0
-        for round in range(self.max_rounds):
+        first_round = 0
+        while len(pending):
+            if first_round >= self.max_rounds:
+                raise AcceptanceError(
+                    f"{self.name}: {len(pending)} of {n} samples were still rejected after max_rounds={self.max_rounds} "
+                    f"proposals each (overall acceptance {hits}/{proposed}); raise max_rounds or loosen the threshold"
+                )
+            count = min(self.rounds_per_call, self.max_rounds - first_round)
             sub = request.subset(pending)
-            batch, probability = self.propose(adapter, sub, round)
-            probability = self._check_probability(probability, len(sub))
-            u = sub.uniform((), "accept", self.name, round).to(probability.device)
-            accept = (u < probability).cpu()
+            batch, probability = self.propose_rounds(adapter, sub, first_round, count)
+            probability = self._check_probability(probability, count * len(sub)).view(count, len(sub))
+            accept = (self._uniforms(sub, first_round, count).to(probability.device) < probability).cpu()
+            hit = accept.any(0)
+            first_hit = accept.int().argmax(0)  # the first accepted round of each index (0 if none)
+            used = torch.where(hit, first_hit + 1, torch.full_like(first_hit, count))
+            considered = torch.arange(count)[:, None] < used[None, :]  # proposals made before stopping
             classes = self.class_labels(batch)
-            self.stats.record(accept, None if classes is None else classes.cpu())
-            proposals[pending] += 1
-            proposed += len(sub)
-            hits += int(accept.sum())
-            if bool(accept.any()):
-                accepted_parts.append(batch.select(accept).with_scores(acceptance_probability=probability[accept.to(probability.device)]))
-                accepted_rows.append(pending[accept])
-            pending = pending[~accept]
-            if len(pending) == 0:
-                break
-            if proposed >= DEFAULTS.rejection_min_proposals_for_check and hits / proposed < self.min_acceptance_rate:
+            labels = None if classes is None else classes.cpu().view(count, len(sub))[considered]
+            self.stats.record(accept[considered], labels)
+            proposals[pending] += used
+            proposed += int(used.sum())
+            hits += int(hit.sum())
+            if bool(hit.any()):
+                rows = (first_hit * len(sub) + torch.arange(len(sub)))[hit]
+                flat = probability.reshape(-1)
+                accepted_parts.append(batch.select(rows).with_scores(acceptance_probability=flat[rows.to(flat.device)]))
+                accepted_rows.append(pending[hit])
+            pending = pending[~hit]
+            first_round += count
+            if len(pending) and proposed >= DEFAULTS.rejection_min_proposals_for_check and hits / proposed < self.min_acceptance_rate:
                 raise AcceptanceError(
                     f"{self.name}: acceptance collapsed: {hits} of {proposed} proposals accepted "
                     f"(rate {hits / proposed:.2e} < min_acceptance_rate {self.min_acceptance_rate:g}); "
                     f"{len(pending)} of {n} samples still pending. Check the discriminator or loosen the sampler's "
                     "threshold, or lower min_acceptance_rate if such a rate is expected"
                 )
-        else:
-            raise AcceptanceError(
-                f"{self.name}: {len(pending)} of {n} samples were still rejected after max_rounds={self.max_rounds} "
-                f"proposals each (overall acceptance {hits}/{proposed}); raise max_rounds or loosen the threshold"
-            )
         merged = SampleBatch.cat(accepted_parts)
         order = torch.argsort(torch.cat(accepted_rows))
         result = merged.select(order.to(merged.device))
@@ -112,7 +151,7 @@ class RejectionSampler(LatentSampler):
 
     def _check_probability(self, probability: torch.Tensor, n: int) -> torch.Tensor:
         if probability.shape != (n,):
-            raise InputError(f"{self.name}.propose must return [{n}] acceptance probabilities, got {tuple(probability.shape)}")
+            raise InputError(f"{self.name}.propose must return [{n}] acceptance probabilities (one per proposal), got {tuple(probability.shape)}")
         probability = probability.detach().float()
         if not bool(torch.isfinite(probability).all()):
             raise AcceptanceError(f"{self.name}: acceptance probabilities contain NaN/inf; check the discriminator's outputs")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
+import math
 import pkgutil
+import sys
 from types import ModuleType
 
 from ..errors import InputError
@@ -44,10 +47,24 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"no benchmark named {args.name!r}; available: {sorted(benchmarks)}")
     module = benchmarks[args.name]
     parser = argparse.ArgumentParser(prog=f"gan-postproc bench {args.name}", description=module.HELP)
-    parser.add_argument("--json", action="store_true", help="print the result as JSON (instead of the table)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout (the tables go to stderr)")
     module.add_arguments(parser)
     options = parser.parse_args(args.options)
-    result = module.run(options)
-    if options.json:
-        print(json.dumps(result, indent=2))
+    if not options.json:
+        module.run(options)
+        return 0
+    with contextlib.redirect_stdout(sys.stderr):  # the tables go to stderr, so stdout is pure JSON
+        result = module.run(options)
+    print(json.dumps(_standard_json(result), indent=2, allow_nan=False))
     return 0
+
+
+def _standard_json(value: object) -> object:
+    """``value`` with NaN and infinities as ``null`` (a metric that could not be computed), so any JSON parser reads it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _standard_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_standard_json(item) for item in value]
+    return value

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ..defaults import DEFAULTS
-from .specs import SHIPPED_MODELS, SHIPPED_REAL_DATA, load_adapter, load_real_samples
+from .specs import SHIPPED_MODELS, SHIPPED_REAL_DATA, load_adapter, load_real_data
 
 NAME = "shape-discriminator"
 HELP = (
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     refiner = CollaborativeRefiner(layer=args.layer, steps=args.steps, step_size=args.step_size, selection=args.selection)
     shape_discriminator(
         load_adapter(args.model),
-        load_real_samples(args.real_data),
+        load_real_data(args.real_data, "--real-data"),
         refiner=refiner,
         iterations=args.iterations,
         batch_size=args.batch_size,

@@ -18,7 +18,7 @@ __all__ = [
     "call_factory",
     "load_adapter",
     "load_evaluator",
-    "load_real_samples",
+    "load_real_data",
     "parse_options",
     "build_methods",
 ]
@@ -45,18 +45,7 @@ def _digits_evaluator() -> Any:
     return SampleEvaluator(digits_feature_extractor(), digits_dataset("test")[0], classifier=independent)
 
 
-#: ``--model`` names of the models that ship with gan-postproc.
-SHIPPED_MODELS: dict[str, Any] = {
-    "digits": lambda: _digits(False),
-    "digits-conditional": lambda: _digits(True),
-    "toy2d-25gaussians": lambda: _toy2d("25gaussians"),
-    "toy2d-swissroll": lambda: _toy2d("swissroll"),
-}
-#: ``--reference`` names: how samples of the shipped models are measured.
-SHIPPED_REFERENCES: dict[str, Any] = {"digits": _digits_evaluator}
-
-
-def _digits_train() -> Any:
+def _digits_train_images() -> Any:
     from ..models.digits import digits_dataset
 
     return digits_dataset("train")[0]
@@ -65,16 +54,28 @@ def _digits_train() -> Any:
 def _toy2d_real(dataset: str) -> Any:
     from ..models.toy2d import sample_toy2d_real
 
-    return sample_toy2d_real(dataset, 10_000, seed=0)
+    return sample_toy2d_real(dataset, TOY2D_REAL_POINTS, seed=0)
 
 
-#: ``--real-data`` names: the real training data of the shipped models (digits: the train split;
-#: toy2d: 10,000 points drawn with seed 0).
+#: Real points drawn for a shipped 2-D model's training data (a fresh sample of the DOT demo's distribution).
+TOY2D_REAL_POINTS = 50_000
+
+#: ``--model`` names of the models that ship with gan-postproc.
+SHIPPED_MODELS: dict[str, Any] = {
+    "digits": lambda: _digits(False),
+    "digits-conditional": lambda: _digits(True),
+    "toy2d-25gaussians": lambda: _toy2d("25gaussians"),
+    "toy2d-swissroll": lambda: _toy2d("swissroll"),
+}
+#: ``--data`` names: the real training data of the shipped models, in chain convention
+#: (digits: the train split only; the test split is kept for measuring).
 SHIPPED_REAL_DATA: dict[str, Any] = {
-    "digits": _digits_train,
+    "digits": _digits_train_images,
     "toy2d-25gaussians": lambda: _toy2d_real("25gaussians"),
     "toy2d-swissroll": lambda: _toy2d_real("swissroll"),
 }
+#: ``--reference`` names: how samples of the shipped models are measured.
+SHIPPED_REFERENCES: dict[str, Any] = {"digits": _digits_evaluator}
 
 
 def _call_factory(spec: str, option: str, shipped: dict[str, Any], returns: str) -> Any:
@@ -114,6 +115,16 @@ def load_adapter(spec: str) -> Adapter:
     return adapter
 
 
+def load_real_data(spec: str, option: str = "--data") -> Any:
+    """Real samples from a shipped name (:data:`SHIPPED_REAL_DATA`) or ``package.module:function``.
+
+    The function returns a tensor ``[N, ...]`` in chain convention or an
+    iterable of such batches (e.g. a ``DataLoader``); ``option`` names the
+    command-line option in error messages.
+    """
+    return _call_factory(spec, option, SHIPPED_REAL_DATA, "real samples (a tensor or an iterable of batches)")
+
+
 def load_evaluator(spec: str) -> Any:
     """A :class:`~gan_postproc.metrics.SampleEvaluator` from a shipped reference name or
     ``package.module:function`` (which builds it with the user's features and real data)."""
@@ -123,12 +134,6 @@ def load_evaluator(spec: str) -> Any:
     if not isinstance(evaluator, SampleEvaluator):
         raise InputError(f"--reference {spec!r} returned {type(evaluator).__name__}; it must return a gan_postproc.metrics.SampleEvaluator")
     return evaluator
-
-
-def load_real_samples(spec: str) -> Any:
-    """Real samples from a shipped name (:data:`SHIPPED_REAL_DATA`) or ``package.module:function``
-    (returning a tensor ``[N, ...]`` or an iterable of tensors, in chain convention)."""
-    return _call_factory(spec, "--real-data", SHIPPED_REAL_DATA, "real samples (a tensor or an iterable of tensors)")
 
 
 def _parse_value(text: str) -> Any:

@@ -15,7 +15,6 @@ better. It needs both whole sets, so it has no accumulating class.
 from __future__ import annotations
 
 import torch
-from scipy.optimize import linear_sum_assignment
 
 from ..errors import InputError
 from ._checks import check_features
@@ -33,6 +32,8 @@ def emd(a: torch.Tensor, b: torch.Tensor) -> float:
     Returns:
         The mean Euclidean distance of the optimal one-to-one matching (float, >= 0).
     """
+    from scipy.optimize import linear_sum_assignment  # here, not at the top: slow to import
+
     a = check_features(a, "a")
     b = check_features(b, "b")
     if a.shape != b.shape:

@@ -13,9 +13,10 @@ method (see :mod:`gan_postproc.metrics.features`). Lower is better.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
-from torchmetrics.image.fid import FrechetInceptionDistance
 
 from ..defaults import DEFAULTS
 from ..errors import InputError
@@ -25,8 +26,13 @@ from ._two_sets import TwoSetMetric, features_of_pair
 
 __all__ = ["FID", "fid"]
 
+if TYPE_CHECKING:
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
 
 def _fid_state(num_features: int, device: torch.device) -> FrechetInceptionDistance:
+    from torchmetrics.image.fid import FrechetInceptionDistance  # here, not at the top: slow to import
+
     metric = FrechetInceptionDistance(feature=FeaturePassthrough(num_features), reset_real_features=False, normalize=False)
     return metric.to(device)
 

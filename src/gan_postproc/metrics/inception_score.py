@@ -19,7 +19,6 @@ import warnings
 
 import torch
 from torch import nn
-from torchmetrics.image.inception import InceptionScore as _TMInceptionScore
 
 from ..defaults import DEFAULTS
 from ..errors import InputError
@@ -42,6 +41,8 @@ def _is_logits(x: object, classifier: nn.Module | None, *, batch_size: int) -> t
 
 def _is_compute(logits: torch.Tensor, *, splits: int, seed: int) -> tuple[float, float]:
     check_at_least(logits.shape[0], splits, "the generated set", f"the score is averaged over {splits} splits")
+    from torchmetrics.image.inception import InceptionScore as _TMInceptionScore  # here: slow to import
+
     with quiet_construction():
         metric = _TMInceptionScore(feature=FeaturePassthrough(logits.shape[1]), splits=splits, normalize=False)
     metric.update(logits)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchmetrics.image.kid import KernelInceptionDistance
 
 from ..defaults import DEFAULTS
 from ..errors import InputError
@@ -44,6 +43,8 @@ def _kid_compute(
             f"subset_size={subset_size} is larger than the smaller set ({smallest} samples); "
             "pass a smaller subset_size, or subset_size=None to use min(1000, set sizes)"
         )
+    from torchmetrics.image.kid import KernelInceptionDistance  # here: slow to import
+
     with quiet_construction():
         metric = KernelInceptionDistance(
             feature=FeaturePassthrough(real.shape[1]), subsets=subsets, subset_size=subset_size, normalize=False

@@ -34,8 +34,6 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 from torch import nn
 
 from ..errors import CheckpointError, InputError
@@ -93,6 +91,9 @@ Split = Literal["train", "test", "all"]
 
 @lru_cache(maxsize=1)
 def _split_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits  # here, not at the top: scikit-learn is slow to import
+    from sklearn.model_selection import train_test_split
+
     bunch = load_digits()
     images = (bunch.images.astype(np.float32) / (_PIXEL_MAX / 2) - 1.0)[:, None, :, :]
     labels = bunch.target.astype(np.int64)
