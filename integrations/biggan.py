@@ -110,10 +110,7 @@ class BigGANAdapter(Adapter):
         return module_device(self.model)
 
     def to(self, device: torch.device | str) -> BigGANAdapter:
-        for model in (self.model, self.discriminator, self.classifier):
-            if model is not None:
-                model.to(device)
-        return self
+        return self._move_models(device, self.model, self.discriminator, self.classifier)  # type: ignore[return-value]
 
     def describe(self) -> dict[str, object]:
         return {**super().describe(), "truncation": self.truncation}

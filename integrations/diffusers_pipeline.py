@@ -56,7 +56,7 @@ from gan_postproc.refiner import Refiner
 from gan_postproc.rejection import RejectionSampler
 from gan_postproc.sampler import LatentSampler, PriorSampler, SampleRequest
 from gan_postproc.scoring import Classifier, Discriminator, ScoreKind, as_classifier, as_discriminator
-from gan_postproc.validation import ValueRange, check_in_range, check_tensor
+from gan_postproc.validation import ValueRange, check_device, check_in_range, check_tensor
 
 __all__ = [
     "DiffusersAdapter",
@@ -181,11 +181,8 @@ class DiffusersAdapter(Adapter):
         return torch.device(getattr(self.pipeline, "_execution_device", None) or self.pipeline.device)
 
     def to(self, device: torch.device | str) -> DiffusersAdapter:
-        self.pipeline.to(device)
-        for model in (self.discriminator, self.classifier):
-            if model is not None:
-                model.to(device)
-        return self
+        self.pipeline.to(check_device(device))
+        return self._move_models(device, self.discriminator, self.classifier)  # type: ignore[return-value]
 
     def _generate(self, latents: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         images = self.decode(self.pipeline, latents) if self.decode is not None else decode_latents(self.pipeline, latents)

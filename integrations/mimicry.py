@@ -152,10 +152,7 @@ class MimicryAdapter(Adapter):
         return module_device(self.generator)
 
     def to(self, device: torch.device | str) -> MimicryAdapter:
-        for model in (self.generator, self.discriminator, self.classifier):
-            if model is not None:
-                model.to(device)
-        return self
+        return self._move_models(device, self.generator, self.discriminator, self.classifier)  # type: ignore[return-value]
 
     def _generate(self, latents: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         return self.generator(latents) if labels is None else self.generator(latents, labels)

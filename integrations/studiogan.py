@@ -267,10 +267,7 @@ class StudioGANAdapter(Adapter):
         return module_device(self.generator if not self.is_stylegan else self.generator_mapping)
 
     def to(self, device: torch.device | str) -> StudioGANAdapter:
-        for model in (self.generator, self.generator_mapping, self.generator_synthesis, self.discriminator, self.classifier):
-            if model is not None:
-                model.to(device)
-        return self
+        return self._move_models(device, self.generator, self.generator_mapping, self.generator_synthesis, self.discriminator, self.classifier)  # type: ignore[return-value]
 
     def describe(self) -> dict[str, object]:
         return {**super().describe(), "truncation_factor": self.truncation_factor, "stylegan": self.is_stylegan}

@@ -202,10 +202,7 @@ class _StyleGAN2Base(Adapter):
         return module_device(self.generator)
 
     def to(self, device: torch.device | str) -> _StyleGAN2Base:
-        for model in (self.generator, self.discriminator, self.classifier):
-            if model is not None:
-                model.to(device)
-        return self
+        return self._move_models(device, self.generator, self.discriminator, self.classifier)  # type: ignore[return-value]
 
     # A synthesis network is a list of blocks; each subclass says how to run one.
 

@@ -25,7 +25,7 @@ from gan_postproc.priors import LatentPrior
 from gan_postproc.ranges import CHAIN_RANGE, rescale
 from gan_postproc.scoring import Classifier, Discriminator, ScoreKind, as_classifier, as_discriminator
 from gan_postproc.splitting import capture_output, module_device, substitute_output
-from gan_postproc.validation import ValueRange, check_count
+from gan_postproc.validation import ValueRange, check_count, check_value_range
 
 __all__ = ["TorchAdapter", "infer_latent_dim"]
 
@@ -89,7 +89,7 @@ class TorchAdapter(Adapter):
         self.prior = self._make_prior(generator, latent_shape, prior)
         self.num_classes = None if num_classes is None else check_count(num_classes, "num_classes", minimum=2)
         self.label_format = label_format
-        self.native_range = output_range
+        self.native_range = None if output_range is None else check_value_range(output_range, "output_range")
         self.value_range = CHAIN_RANGE if output_range is not None else None
         self.discriminator = as_discriminator(discriminator, discriminator_output)
         self.classifier = as_classifier(classifier, None)
@@ -123,12 +123,8 @@ class TorchAdapter(Adapter):
         A generator dispatched across devices with accelerate's ``device_map``
         (it has ``hf_device_map``) stays where it is; inputs follow it.
         """
-        if getattr(self.generator, "hf_device_map", None) is None:
-            self.generator.to(device)
-        for model in (self.discriminator, self.classifier):
-            if model is not None:
-                model.to(device)
-        return self
+        dispatched = getattr(self.generator, "hf_device_map", None) is not None
+        return self._move_models(device, None if dispatched else self.generator, self.discriminator, self.classifier)  # type: ignore[return-value]
 
     def labels_from_native(self, labels: torch.Tensor) -> torch.Tensor:
         if self.label_format == "onehot" and labels.dim() == 2:

@@ -22,8 +22,10 @@ from gan_postproc.batch import SampleBatch
 from gan_postproc.bench.setups import FloorFn
 from gan_postproc.chain import RunReport
 from gan_postproc.errors import InputError, InputTypeError
+from gan_postproc.numerics import finite_rows
 from gan_postproc.sampler import LatentSampler, PriorSampler, SampleRequest
 from gan_postproc.scoring import Classifier, as_classifier
+from gan_postproc.validation import check_model_output
 
 __all__ = [
     "as_proposal",
@@ -88,8 +90,10 @@ def propose_images(proposal: LatentSampler, adapter: Adapter, request: SampleReq
         raise InputError(f"the proposal sampler {proposal.name!r} returned {len(batch)} samples for {len(request)} requested")
     if batch.images is None:
         with torch.no_grad():
-            images = adapter.generate(batch.latents, batch.labels)
+            images = adapter.generate_finite(batch.latents, batch.labels)
         batch = batch.replace(images=images, value_range=adapter.value_range)
+    elif not bool(finite_rows(batch.images).all()):
+        raise InputError(f"the proposal sampler {proposal.name!r} returned samples with NaN/inf; check its generator")
     return batch
 
 
@@ -103,6 +107,7 @@ def classify(classifier: Classifier, images: torch.Tensor) -> torch.Tensor:
     """``p(y | x)``: ``[N, K]`` float32 softmax probabilities of ``[N, ...]`` chain-convention images."""
     with torch.no_grad():
         logits = classifier(images.detach().to(_device(classifier)))
+    check_model_output(logits, "the classifier")
     return torch.softmax(logits, dim=1).to(images.device)
 
 

@@ -55,11 +55,14 @@ def _labels_for(discriminator: Discriminator, labels: torch.Tensor | None) -> to
 
 
 def potential(discriminator: Discriminator, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-    """``d(x)``: the logit for a probability/logit discriminator, the raw score for a critic; ``[N]``."""
-    labels = _labels_for(discriminator, labels)
+    """``d(x)``: the logit for a probability/logit discriminator, the raw score for a critic; ``[N]``.
+
+    A batch smaller than the discriminator's ``min_batch_size`` is padded (:meth:`Discriminator.padded`).
+    """
+    x, labels, n = discriminator.padded(x, _labels_for(discriminator, labels))
     if discriminator.output is ScoreKind.CRITIC:
-        return discriminator(x, labels)
-    return discriminator.logit(x, labels)
+        return discriminator(x, labels)[:n]
+    return discriminator.logit(x, labels)[:n]
 
 
 def generator_loss(discriminator: Discriminator, d: torch.Tensor) -> torch.Tensor:

@@ -40,7 +40,7 @@ from gan_postproc.loading import checked_entries, load_state_dict_strict, metada
 from gan_postproc.models.assets import asset_path, read_manifest, sha256_of
 from gan_postproc.sampler import LatentSampler
 from gan_postproc.training.checkpoint import save_safetensors_atomic
-from gan_postproc.validation import check_count, check_positive
+from gan_postproc.validation import check_count, check_model_output, check_positive
 
 __all__ = [
     "ImportanceNetwork",
@@ -158,6 +158,21 @@ class ImportanceNetwork(nn.Module):
         """``w_phi(z)``, ``[N]`` >= 0, for latents ``[N, *latent_shape]`` of ``adapter``'s prior."""
         return self(self.inputs(adapter, latents))
 
+    def checked_weights(self, adapter: Adapter, latents: torch.Tensor) -> torch.Tensor:
+        """:meth:`weights`, raising :class:`~gan_postproc.errors.InputError` if any is NaN/inf (finite latents in)."""
+        return check_model_output(self.weights(adapter, latents), "the importance network")
+
+    def check_parameters(self, method: str) -> ImportanceNetwork:
+        """Raise a clear error if a parameter or buffer is NaN/inf (a diverged or corrupted network)."""
+        for name, tensor in [*self.named_parameters(), *self.named_buffers()]:
+            if not bool(torch.isfinite(tensor).all()):
+                raise InputError(
+                    f"{method}: the importance network's {name} holds NaN/inf values, so every weight it gives would be "
+                    "undefined; its training diverged or the file is corrupted. Retrain it with train_importance_network "
+                    "(a lower lr), or load another file"
+                )
+        return self
+
     def check_adapter(self, adapter: Adapter, method: str) -> None:
         """Raise a clear error unless this network can weight ``adapter``'s latents.
 
@@ -267,9 +282,9 @@ def check_max_weight(value: object) -> float:
 def as_importance_network(importance: object, method: str) -> ImportanceNetwork:
     """An :class:`ImportanceNetwork`, or the path of a saved one, as a network in eval mode."""
     if isinstance(importance, ImportanceNetwork):
-        return importance.eval()
+        return importance.check_parameters(method).eval()
     if isinstance(importance, (str, Path)):
-        return ImportanceNetwork.load(importance)
+        return ImportanceNetwork.load(importance).check_parameters(method)
     raise InputTypeError(
         f"{method} needs importance=ImportanceNetwork or the path of a saved one, got {type(importance).__name__}; "
         "train one with train_importance_network(adapter, real_data, ...) or `gan-postproc train-importance`"

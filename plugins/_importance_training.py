@@ -80,7 +80,7 @@ from gan_postproc.plugins._importance_network import (
 from gan_postproc.ranges import CHAIN_RANGE
 from gan_postproc.scoring import Discriminator, ScoreKind
 from gan_postproc.training.checkpoint import load_checkpoint, read_checkpoint_state, save_checkpoint
-from gan_postproc.validation import check_count, check_finite, check_in_range, check_positive, check_tensor
+from gan_postproc.validation import check_count, check_images, check_positive, check_sample_shape
 
 __all__ = ["ImportanceNetwork", "ImportanceTraining", "train_importance_network", "as_importance_network"]
 
@@ -195,6 +195,8 @@ def train_importance_network(
         seed: keys every random number of the run.
         progress: show a progress bar.
     """
+    if not isinstance(adapter, Adapter):
+        raise InputTypeError(f"train_importance_network needs a gan_postproc.Adapter, got {type(adapter).__name__}; wrap a module with TorchAdapter(G)")
     steps = check_count(steps, "steps")
     settings = {
         "critic_steps": check_count(critic_steps, "critic_steps"),
@@ -210,12 +212,18 @@ def train_importance_network(
         "eval_pool": check_count(eval_pool, "eval_pool", minimum=2),
         "seed": check_count(seed, "seed", minimum=0),
     }
+    if selection_features is not None and not callable(selection_features):
+        raise InputTypeError(f"selection_features must be a function [N, ...] samples -> [N, F] features, got {type(selection_features).__name__}")
+    # every input is checked before the first generator pass of the evaluation pool and the first update
     network = _make_network(adapter, network, layer, max_weight)
     device = adapter.device
     sample_shape = _sample_shape(adapter)
     real = _RealBatches(real_data, sample_shape, adapter, settings["batch_size"], seed)
-    heldout = _HeldOut(adapter, network, validation_data, sample_shape, settings, selection_features)
-    trainer = _Trainer(adapter, network.to(device).train(), _make_critic(adapter, critic).to(device), real, settings)
+    if validation_data is not None:
+        validation_data = _check_samples(validation_data, "validation_data", sample_shape, adapter)
+    start_critic = _make_critic(adapter, critic).to(device)
+    heldout = _HeldOut(adapter, network, validation_data, settings, selection_features)
+    trainer = _Trainer(adapter, network.to(device).train(), start_critic, real, settings)
     config = json.loads(json.dumps({
         **settings,
         "network": network.config(),
@@ -277,7 +285,7 @@ def _make_network(adapter: Adapter, network: ImportanceNetwork | None, layer: st
             raise InputError(f"layer={layer!r} contradicts the given network's layer {network.layer!r}; pass one of them")
         if max_weight is not None and check_max_weight(max_weight) != network.max_weight:
             raise InputError(f"max_weight={max_weight} contradicts the given network's max_weight {network.max_weight}; pass one of them")
-        network = copy.deepcopy(network)
+        network = copy.deepcopy(network.check_parameters("train_importance_network"))
         network.scale.fill_(1.0)
     network.check_adapter(adapter, "train_importance_network")
     return network
@@ -305,7 +313,7 @@ def _make_critic(adapter: Adapter, critic: nn.Module | Discriminator | None) -> 
 def _sample_shape(adapter: Adapter) -> tuple[int, ...]:
     probe = adapter.prior.sample(0, torch.zeros(1, dtype=torch.int64), "importance-probe")
     with torch.no_grad():
-        return tuple(adapter.generate(probe).shape[1:])
+        return tuple(adapter.generate_finite(probe).shape[1:])
 
 
 def _digest(x: torch.Tensor) -> str:
@@ -313,10 +321,8 @@ def _digest(x: torch.Tensor) -> str:
 
 
 def _check_samples(x: object, name: str, sample_shape: tuple[int, ...], adapter: Adapter) -> torch.Tensor:
-    x = check_tensor(x, name, shape=(None, *sample_shape), floating=True)
-    check_finite(x, name)
-    check_in_range(x, name, adapter.value_range)
-    return x
+    """Real samples in chain convention: floating ``[N, *sample_shape]``, finite, in the generator's value range."""
+    return check_sample_shape(check_images(x, name, adapter.value_range), name, sample_shape, "the generator")
 
 
 class _RealBatches:
@@ -377,7 +383,6 @@ class _HeldOut:
         adapter: Adapter,
         network: ImportanceNetwork,
         validation: torch.Tensor | None,
-        sample_shape: tuple[int, ...],
         settings: dict[str, Any],
         features: FeatureFn | None,
     ) -> None:
@@ -391,12 +396,11 @@ class _HeldOut:
                 chunk = z[begin : begin + _CHUNK].to(adapter.device)
                 inputs.append(network.inputs(adapter, chunk))
                 if validation is not None:
-                    fakes.append(self._featurise(adapter.generate(chunk)))
+                    fakes.append(self._featurise(adapter.generate_finite(chunk)))
         self.inputs = torch.cat(inputs)
         self.digest = None
         self.order: torch.Tensor | None = None
         if validation is not None:
-            validation = _check_samples(validation, "validation_data", sample_shape, adapter)
             n = min(validation.shape[0], settings["eval_samples"])
             with torch.no_grad():
                 real = self._featurise(validation[:n].to(adapter.device)).double()
@@ -451,7 +455,7 @@ class _Trainer:
     def _fakes(self, n: int, *key: int | str) -> tuple[torch.Tensor, torch.Tensor]:
         z = self.adapter.prior.sample(self.settings["seed"], torch.arange(n), "importance", *key).to(self.adapter.device)
         with torch.no_grad():
-            return self.adapter.generate(z), self.network.inputs(self.adapter, z)
+            return self.adapter.generate_finite(z), self.network.inputs(self.adapter, z)
 
     @staticmethod
     def _step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, params: list[torch.Tensor]) -> None:
@@ -520,7 +524,7 @@ class _Trainer:
         return state
 
     def selected(self, heldout: _HeldOut) -> ImportanceNetwork:
-        network = copy.deepcopy(self.best).eval()
+        network = copy.deepcopy(self.best).eval().check_parameters("train_importance_network")
         mean = float(heldout.weights(network).mean())
         if not mean > 0:
             raise InputError(

@@ -50,7 +50,7 @@ from gan_postproc.errors import CheckpointError, InputError, InputTypeError
 from gan_postproc.io import atomic_write, check_writable, remove_stale_temp_files
 from gan_postproc.loading import load_state_dict_strict, metadata_json, read_safetensors, read_safetensors_metadata
 from gan_postproc.scoring import Discriminator, ScoreKind
-from gan_postproc.validation import check_count, check_positive
+from gan_postproc.validation import check_count, check_positive, check_sample_shape
 
 from ._discriminator import potential, realness, resolve_discriminator
 from ._real_data import RealData, cycle_real
@@ -176,7 +176,8 @@ def shape_discriminator(
             if adapter.conditional:
                 labels = rng.randint(seed, indices, adapter.num_classes, "shaping_label").to(adapter.device)  # type: ignore[arg-type]
             with torch.no_grad():
-                images = adapter.generate(latents, labels)
+                images = adapter.generate_finite(latents, labels)
+                check_sample_shape(real, "real_data", images.shape[1:], "the generator")
                 threshold = fixed_threshold
                 if refiner.selection == "threshold" and threshold is None:
                     threshold = float(realness(shaped, potential(shaped, real)).mean())

@@ -40,12 +40,11 @@ classifier's own input range and normalisation live in its
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -60,18 +59,23 @@ from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError, MissingModelError
 from gan_postproc.io import atomic_write, atomic_write_json
 from gan_postproc.loading import read_json, read_safetensors
+from gan_postproc.numerics import FiniteGuard
 from gan_postproc.ranges import CHAIN_RANGE, clamp_to, rescale
 from gan_postproc.refiner import Refiner
 from gan_postproc.scoring import Classifier
 from gan_postproc.training.pgd import NORMS, Norm, pgd
 from gan_postproc.validation import (
     ValueRange,
+    check_batch,
+    check_choice,
     check_count,
     check_finite,
-    check_in_range,
+    check_images,
     check_labels,
+    check_model_output,
     check_positive,
     check_tensor,
+    check_value_range,
 )
 
 __all__ = ["BIGRoC", "LogitDebias", "targeted_pgd", "LABEL_MODES"]
@@ -102,6 +106,7 @@ def targeted_pgd(
     norm: Norm = "l2",
     value_range: ValueRange | None = CHAIN_RANGE,
     autocast: bool = False,
+    guard: FiniteGuard | None = None,
 ) -> torch.Tensor:
     """Algorithm 1 of BIGRoC: targeted PGD raising ``p(labels | x)`` inside the ``eps``-ball around ``images``.
 
@@ -125,6 +130,8 @@ def targeted_pgd(
         norm: threat model, ``"l2"`` or ``"linf"``.
         value_range: range to clamp to; ``None`` for unbounded data.
         autocast: run the classifier under :func:`torch.autocast`.
+        guard: a :class:`~gan_postproc.numerics.FiniteGuard` over the ``N`` images:
+            a step that makes an image NaN/inf is undone (it keeps its last finite iterate).
 
     Returns:
         ``[N, ...]`` detached refined images with ``||x - images|| <= eps`` per
@@ -133,7 +140,7 @@ def targeted_pgd(
     eps = check_positive(eps, "eps")
     steps = check_count(steps, "steps")
     step_size = DEFAULTS.bigroc_step_ratio * eps / steps if step_size is None else check_positive(step_size, "step_size")
-    norm = _choice(norm, "norm", NORMS)
+    norm = check_choice(norm, "norm", NORMS)
     labels = check_labels(labels, "labels", num_classes=classifier.num_classes, n=images.shape[0])
 
     def log_likelihood(x: torch.Tensor) -> torch.Tensor:
@@ -142,7 +149,7 @@ def targeted_pgd(
             logits = classifier(x)
         return -F.cross_entropy(logits.float(), labels, reduction="none")
 
-    return pgd(log_likelihood, images, eps=eps, steps=steps, step_size=step_size, norm=norm, value_range=value_range)
+    return pgd(log_likelihood, images, eps=eps, steps=steps, step_size=step_size, norm=norm, value_range=value_range, guard=guard)
 
 
 # --- debiasing (Section 3, Eq. 2) ------------------------------------------------
@@ -269,21 +276,6 @@ def _device_of(module: torch.nn.Module) -> torch.device:
 # --- the refiner -------------------------------------------------------------------
 
 
-def _check_value_range(value: object, name: str) -> ValueRange:
-    if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 2:
-        raise InputError(f"{name} must be a (low, high) pair such as (-1, 1) or (0, 1), got {value!r}")
-    low, high = (float(v) for v in value)
-    if not (math.isfinite(low) and math.isfinite(high) and low < high):
-        raise InputError(f"{name} must be a finite (low, high) pair with low < high, got {value!r}")
-    return (low, high)
-
-
-def _choice(value: object, name: str, choices: Sequence[str]) -> Any:
-    if value not in choices:
-        raise InputError(f"{name} must be one of {list(choices)}, got {value!r}")
-    return value
-
-
 class BIGRoC(Refiner):
     """BIGRoC (Ganz & Elad, Algorithm 2): refine images by targeted PGD on a robust classifier.
 
@@ -316,7 +308,9 @@ class BIGRoC(Refiner):
         autocast: run the classifier under :func:`torch.autocast` (bfloat16 on
             CPU, float16 on CUDA); gradients and the update stay in float32.
 
-    The refined batch carries the target labels in ``provenance["bigroc_target"]``.
+    The refined batch carries the target labels in ``provenance["bigroc_target"]`` and
+    ``provenance["nonfinite_restored"]`` (1 for an image whose PGD step went NaN/inf and that
+    kept its last finite iterate; see :class:`~gan_postproc.numerics.FiniteGuard`).
     """
 
     name = "bigroc"
@@ -343,11 +337,11 @@ class BIGRoC(Refiner):
             )
         self.classifier = None if classifier is None else classifier.eval()
         self.eps = check_positive(eps, "eps")
-        self.eps_range = None if eps_range is None else _check_value_range(eps_range, "eps_range")
+        self.eps_range = None if eps_range is None else check_value_range(eps_range, "eps_range")
         self.steps = check_count(steps, "steps")
         self.step_size = DEFAULTS.bigroc_step_ratio * self.eps / self.steps if step_size is None else check_positive(step_size, "step_size")
-        self.norm: Norm = _choice(norm, "norm", NORMS)
-        self.labels: LabelMode = _choice(labels, "labels", LABEL_MODES)
+        self.norm: Norm = check_choice(norm, "norm", NORMS)
+        self.labels: LabelMode = check_choice(labels, "labels", LABEL_MODES)
         self.debias_samples = check_count(debias_samples, "debias_samples")
         self.batch_size = check_count(batch_size, "batch_size")
         if not isinstance(autocast, bool):
@@ -440,7 +434,7 @@ class BIGRoC(Refiner):
             if adapter.conditional:
                 labels = rng.randint(seed, indices, adapter.num_classes, "bigroc_debias_label").to(adapter.device)
             with torch.no_grad():
-                images = adapter.generate(latents, labels)
+                images = adapter.generate_finite(latents, labels)
             yield rescale(images, adapter.value_range, CHAIN_RANGE)
 
     def fit_debias(self, images: torch.Tensor | Iterable[torch.Tensor], *, value_range: ValueRange | None = CHAIN_RANGE) -> LogitDebias:
@@ -493,7 +487,7 @@ class BIGRoC(Refiner):
                 "debias=PATH of saved offsets, or debias=False for the plain argmax"
             )
         with torch.no_grad(), _autocast(images.device, self.autocast):
-            logits = classifier(images).float()
+            logits = check_model_output(classifier(images).float(), "BIGRoC's classifier")
         if self.debias_offsets is not None:
             logits = self.debias_offsets.apply(logits)
         return logits.argmax(dim=1)
@@ -507,12 +501,11 @@ class BIGRoC(Refiner):
                 without labels, or a classifier whose class count does not
                 match the generator's.
         """
+        check_batch(batch, self.name)
         classifier = self._resolve_classifier(adapter)
         self._check_adapter(classifier, adapter)
         self._check_offsets(classifier)
-        if batch.images is None:
-            raise InputError("BIGRoC refines images; the batch has none")
-        images = _checked_images(batch.images, batch.value_range, "batch.images")
+        images = batch.images
         n = images.shape[0]
         device = _device_of(classifier)
         # The centres are inside the range up to check_in_range's rounding tolerance; clamping them
@@ -526,6 +519,7 @@ class BIGRoC(Refiner):
         else:
             targets = self.pseudo_labels(x, classifier)
         scale = self._chain_scale(batch.value_range)
+        guard = FiniteGuard(self.name, n)
         refined = targeted_pgd(
             classifier,
             x,
@@ -536,9 +530,10 @@ class BIGRoC(Refiner):
             norm=self.norm,
             value_range=None if batch.value_range is None else CHAIN_RANGE,
             autocast=self.autocast,
+            guard=guard,
         )
         refined = rescale(refined, CHAIN_RANGE, batch.value_range).to(batch.images.device, batch.images.dtype)
-        return batch.replace(images=refined).with_provenance(bigroc_target=targets.to(batch.images.device))
+        return guard.report(batch.replace(images=refined).with_provenance(bigroc_target=targets.to(batch.images.device)))
 
     def describe(self) -> dict[str, object]:
         return {
@@ -556,17 +551,8 @@ class BIGRoC(Refiner):
 
 
 def _to_chain(images: object, value_range: ValueRange | None, name: str) -> torch.Tensor:
-    """Checked images (see :func:`_checked_images`) mapped from ``value_range`` to the chain's range."""
-    return rescale(_checked_images(images, value_range, name), value_range, CHAIN_RANGE)
-
-
-def _checked_images(images: object, value_range: ValueRange | None, name: str) -> torch.Tensor:
-    """Floating ``[N, ...]`` images, finite and inside ``value_range`` (or a clear error)."""
-    images = check_tensor(images, name, floating=True)
-    if images.dim() < 2:
-        raise InputError(f"{name} must be [N, C, H, W] images (or [N, D] vectors), got shape {tuple(images.shape)}")
-    check_finite(images, name)
-    return check_in_range(images, name, value_range)
+    """Checked images (:func:`~gan_postproc.validation.check_images`) mapped from ``value_range`` to the chain's range."""
+    return rescale(check_images(images, name, value_range), value_range, CHAIN_RANGE)
 
 
 # --- plugin hooks ------------------------------------------------------------------

@@ -46,9 +46,10 @@ from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup, FloorFn
 from gan_postproc.chain import RunReport
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import InputError, InputTypeError
+from gan_postproc.numerics import FiniteGuard, finite_rows
 from gan_postproc.ranges import clamp_to
 from gan_postproc.refiner import Refiner
-from gan_postproc.scoring import Discriminator
+from gan_postproc.scoring import Discriminator, ScoreKind
 from gan_postproc.validation import ValueRange, check_count, check_positive
 
 from ._discriminator import generator_loss, potential, realness, resolve_discriminator
@@ -92,7 +93,9 @@ class CollaborativeRefiner(Refiner):
             score for a critic).
 
     The refined batch carries ``scores["discriminator"]`` (``D`` of the returned sample:
-    probability, or critic score) and ``provenance["refinement_steps"]`` (steps taken).
+    probability, or critic score), ``provenance["refinement_steps"]`` (steps taken) and
+    ``provenance["nonfinite_restored"]`` (1 for a sample whose step went NaN/inf: it kept its
+    last finite iterate, see :class:`~gan_postproc.numerics.FiniteGuard`).
 
     Example::
 
@@ -150,6 +153,12 @@ class CollaborativeRefiner(Refiner):
                     "or choose selection='best'"
                 )
             self.threshold = mean_realness(discriminator, self.real_data, None if adapter is None else adapter.value_range)
+        if self.selection == "threshold" and discriminator.output is not ScoreKind.CRITIC and not 0.0 < self.threshold < 1.0:
+            raise InputError(
+                f"collaborative: threshold={self.threshold:g} is compared with D(x) as a probability in (0, 1) "
+                f"(the discriminator is declared {discriminator.output.value!r}), so it must lie strictly inside (0, 1); "
+                "give the mean D on real data as a probability, or pass real_data=... to estimate it"
+            )
         self._ready_for = (id(adapter), id(discriminator))
 
     def _check_layer(self, adapter: Adapter | None) -> None:
@@ -165,13 +174,10 @@ class CollaborativeRefiner(Refiner):
     # --- refinement -----------------------------------------------------------
 
     def refine(self, batch: SampleBatch, adapter: Adapter | None) -> SampleBatch:
+        self.check_batch(batch, adapter, need_latents=self.layer != OUTPUT_LAYER)
         discriminator = resolve_discriminator(self.discriminator, adapter, self.name)
         if self._ready_for != (id(adapter), id(discriminator)):
             self.setup(adapter, DEFAULTS.seed)
-        if batch.images is None:
-            raise InputError("collaborative refines generated samples; the batch has no images")
-        if self.layer != OUTPUT_LAYER and batch.latents is None:
-            raise InputError(f"collaborative at layer {self.layer!r} needs the batch's latents to re-run the generator")
         value_range = batch.value_range if adapter is None else adapter.value_range
         result = collaborative_refine(
             discriminator,
@@ -190,9 +196,10 @@ class CollaborativeRefiner(Refiner):
         refined = batch.replace(images=result.images.to(device))
         if self.layer == LATENT_LAYER:
             refined = refined.replace(latents=result.activation.to(device))
-        return refined.with_scores(discriminator=result.realness.to(device)).with_provenance(
+        refined = refined.with_scores(discriminator=result.realness.to(device)).with_provenance(
             refinement_steps=result.steps.to(device)
         )
+        return result.guard.report(refined)
 
     def describe(self) -> dict[str, object]:
         return {
@@ -213,10 +220,13 @@ class RefinementResult:
         activation: ``[N, ...]`` the refined activation at the layer (the latents at ``"latent"``).
         realness: ``[N]`` ``D`` of each returned sample (probability, or critic score).
         steps: ``[N]`` int64 refinement steps taken to reach the returned iterate.
+        guard: which samples hit NaN/inf and kept their last finite iterate.
     """
 
-    def __init__(self, images: torch.Tensor, activation: torch.Tensor, realness: torch.Tensor, steps: torch.Tensor) -> None:
-        self.images, self.activation, self.realness, self.steps = images, activation, realness, steps
+    def __init__(
+        self, images: torch.Tensor, activation: torch.Tensor, realness: torch.Tensor, steps: torch.Tensor, guard: FiniteGuard
+    ) -> None:
+        self.images, self.activation, self.realness, self.steps, self.guard = images, activation, realness, steps, guard
 
 
 def collaborative_refine(
@@ -266,10 +276,12 @@ def collaborative_refine(
             return adapter.prior.project(activation)  # type: ignore[union-attr]
         return activation
 
-    final_x: torch.Tensor | None = None
+    # Iterate 0 is the proposal itself; a sample whose later iterate goes NaN/inf keeps its last finite one.
+    final_x = images.detach().to(device).float().clone()
     final_h = h.clone()
     final_score = torch.full((n,), -math.inf, device=device)
     final_steps = torch.zeros(n, dtype=torch.int64, device=device)
+    guard = FiniteGuard("collaborative", n)
     active = torch.arange(n, device=device)
     for k in range(steps + 1):
         hk = h[active].detach().requires_grad_(True)
@@ -277,25 +289,28 @@ def collaborative_refine(
             x = decode(active, hk)
             d = _potential_of_rows(discriminator, x, active, final_x, labels)
             score = realness(discriminator, d).detach()
-        if final_x is None:
-            final_x = torch.empty((n, *x.shape[1:]), dtype=x.dtype, device=device)
+        finite = finite_rows(x) & torch.isfinite(score)
+        guard.mark(~finite, active)
         if selection == "best":
-            keep = score > final_score[active]
-        else:  # threshold: every evaluated iterate is the latest one; stop the samples that reached D~
-            keep = torch.ones_like(score, dtype=torch.bool)
+            keep = finite & (score > final_score[active])
+        else:  # threshold: every finite iterate is the latest one; stop the samples that reached D~
+            keep = finite
         rows = active[keep]
         final_x[rows] = x.detach()[keep]
         final_h[rows] = hk.detach()[keep]
         final_score[rows] = score[keep]
         final_steps[rows] = k
-        moving = torch.ones_like(score, dtype=torch.bool) if selection == "best" else score < threshold
+        moving = finite if selection == "best" else finite & (score < threshold)
         if k == steps or not bool(moving.any()):
             break
         (grad,) = torch.autograd.grad(generator_loss(discriminator, d)[moving].sum(), hk)
+        previous = hk.detach()[moving]
         active = active[moving]
-        h[active] = project(hk.detach()[moving] - step_size * grad[moving])
-    assert final_x is not None
-    return RefinementResult(final_x, final_h, final_score, final_steps)
+        h[active] = guard.keep_finite(previous, project(previous - step_size * grad[moving]), active)
+        active = active[~guard.restored[active.cpu()].to(device)]  # frozen samples end at their last finite iterate
+        if len(active) == 0:
+            break
+    return RefinementResult(final_x, final_h, final_score, final_steps, guard)
 
 
 def _potential_of_rows(

@@ -40,6 +40,7 @@ from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup, FloorFn
 from gan_postproc.chain import RunReport
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import InputError
+from gan_postproc.numerics import FiniteGuard
 from gan_postproc.sampler import LatentSampler, SampleRequest
 from gan_postproc.scoring import Discriminator
 from gan_postproc.validation import check_count, check_positive
@@ -61,7 +62,9 @@ class DDLS(LatentSampler):
             (1: constant).
         decay_steps: steps between decays.
 
-    Returns batches with ``latents`` (and ``labels``); the chain generates the samples.
+    Returns batches with ``latents`` (and ``labels``) and ``provenance["nonfinite_restored"]``
+    (1 for a sample whose step went NaN/inf: it kept its last finite latent, see
+    :class:`~gan_postproc.numerics.FiniteGuard`); the chain generates the samples.
 
     Example::
 
@@ -101,6 +104,7 @@ class DDLS(LatentSampler):
         z = request.draw_latents(adapter).float()
         prior = adapter.prior
         eps, sigma = self.step_size, self.noise_std
+        guard = FiniteGuard(self.name, len(request))
         for step in range(self.steps):
             zk = z.detach().requires_grad_(True)
             with torch.enable_grad():
@@ -109,13 +113,14 @@ class DDLS(LatentSampler):
                     energy = energy - prior.log_prob(zk)
                 (grad,) = torch.autograd.grad(energy.sum(), zk)
             noise = request.normal(prior.shape, "ddls", step).to(z.device)
-            z = z - 0.5 * eps * grad + (eps**0.5) * sigma * noise
+            moved = z.detach() - 0.5 * eps * grad + (eps**0.5) * sigma * noise
             if prior.kind == "uniform":
-                z = _reflect(z, prior.low, prior.high)
+                moved = _reflect(moved, prior.low, prior.high)
+            z = guard.keep_finite(z.detach(), moved)
             if (step + 1) % self.decay_steps == 0:
                 eps, sigma = eps * self.decay, sigma * self.decay
         self.stats.record(torch.ones(len(request), dtype=torch.bool), None if labels is None else labels.cpu())
-        return SampleBatch(latents=z.detach(), labels=labels, indices=request.indices, value_range=adapter.value_range)
+        return guard.report(SampleBatch(latents=z.detach(), labels=labels, indices=request.indices, value_range=adapter.value_range))
 
     def describe(self) -> dict[str, object]:
         return {

@@ -49,6 +49,7 @@ from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup, FloorFn
 from gan_postproc.chain import RunReport
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import InputError
+from gan_postproc.numerics import FiniteGuard
 from gan_postproc.ranges import clamp_to
 from gan_postproc.refiner import Refiner
 from gan_postproc.scoring import Discriminator
@@ -78,7 +79,9 @@ class DOT(Refiner):
             largest ratio over ``k_eff_pairs`` random pairs of generated samples.
 
     The refined batch carries ``scores["discriminator"]`` (``D`` of the result: probability,
-    or critic score); latent-space DOT also replaces ``latents``.
+    or critic score) and ``provenance["nonfinite_restored"]`` (1 for a sample whose step went
+    NaN/inf: it kept its last finite value, see :class:`~gan_postproc.numerics.FiniteGuard`);
+    latent-space DOT also replaces ``latents``.
 
     Example::
 
@@ -168,11 +171,11 @@ class DOT(Refiner):
         self.k_eff = _k_eff(d[0::2], d[1::2], x[0:n:2] - x[1:n:2], min(self.k_eff_trials, n // 2))
 
     def refine(self, batch: SampleBatch, adapter: Adapter | None) -> SampleBatch:
+        self.check_batch(batch, adapter, need_latents=self.space == "latent")
         discriminator = resolve_discriminator(self.discriminator, adapter, self.name)
         if self._ready_for is None or self._ready_for[:2] != (id(adapter), id(discriminator)):
             self.setup(adapter, DEFAULTS.seed)
-        if batch.images is None:
-            raise InputError("dot refines generated samples; the batch has no images")
+        guard = FiniteGuard(self.name, len(batch))
         device = batch.device if adapter is None else adapter.device
         labels = None if batch.labels is None else batch.labels.to(device)
         if self.space == "target":
@@ -181,16 +184,16 @@ class DOT(Refiner):
                 batch.images.to(device),
                 score=lambda x: potential(discriminator, x, labels),
                 project=lambda x: clamp_to(x, value_range),
+                guard=guard,
             )
             refined = batch.replace(images=x.to(batch.device))
         else:
-            if batch.latents is None:
-                raise InputError("dot in latent space needs the batch's latents")
             prior = adapter.prior  # type: ignore[union-attr]
             z = self._transport(
-                batch.latents.to(device),
+                batch.latents.to(device),  # type: ignore[union-attr]
                 score=lambda z: potential(discriminator, adapter.generate(z, labels), labels),  # type: ignore[union-attr]
                 project=prior.project,
+                guard=guard,
                 tangent=prior.kind == "normal",
             )
             with torch.no_grad():
@@ -198,19 +201,21 @@ class DOT(Refiner):
             refined = batch.replace(images=x.to(batch.device), latents=z.to(batch.device))
         with torch.no_grad():
             d = potential(discriminator, refined.images.to(device), labels)
-        return refined.with_scores(discriminator=realness(discriminator, d).to(batch.device))
+        return guard.report(refined.with_scores(discriminator=realness(discriminator, d).to(batch.device)))
 
     def _transport(
         self,
         start: torch.Tensor,
         score: Callable[[torch.Tensor], torch.Tensor],
         project: Callable[[torch.Tensor], torch.Tensor],
+        guard: FiniteGuard,
         tangent: bool = False,
     ) -> torch.Tensor:
         """Adam on ``||x - start + delta|| - score(x) / k_eff``, per sample.
 
         ``project`` maps ``x`` back into its valid set after every step; ``tangent``
-        removes the radial component of every gradient first (normal priors).
+        removes the radial component of every gradient first (normal priors); ``guard``
+        undoes a step that makes a sample NaN/inf (the sample keeps its last finite value).
         """
         k_eff = self.k_eff
         assert k_eff is not None
@@ -222,9 +227,10 @@ class DOT(Refiner):
                 cost = (x - start + self.delta).flatten(1).norm(dim=1) - score(x) / k_eff
                 (grad,) = torch.autograd.grad(cost.sum(), x)
             x.grad = _tangential(x.detach(), grad) if tangent else grad
+            previous = x.detach().clone()
             optimizer.step()
             with torch.no_grad():
-                x.copy_(project(x))
+                x.copy_(guard.keep_finite(previous, project(x)))
         return x.detach()
 
     def describe(self) -> dict[str, object]:
@@ -265,7 +271,7 @@ def estimate_k_eff(
                 labels = None
                 if adapter.conditional:
                     labels = rng.randint(seed, indices, adapter.num_classes, "dot_keff_label", trial, end).to(adapter.device)  # type: ignore[arg-type]
-                x = adapter.generate(z, labels)
+                x = adapter.generate_finite(z, labels)
                 ends.append((z, x, potential(discriminator, x, labels)))
     (z1, x1, d1), (z2, x2, d2) = (tuple(torch.cat(part) for part in zip(*ends[end::2])) for end in (0, 1))
     return _k_eff(d1, d2, (z1 - z2) if space == "latent" else (x1 - x2), trials)

@@ -46,7 +46,7 @@ from gan_postproc.errors import InputError
 from gan_postproc.rejection import RejectionSampler
 from gan_postproc.sampler import LatentSampler, SampleRequest
 from gan_postproc.scoring import Discriminator
-from gan_postproc.validation import check_count, check_positive
+from gan_postproc.validation import check_count, check_number, check_positive
 
 __all__ = ["DiscriminatorRejectionSampler", "drs_f"]
 
@@ -111,12 +111,8 @@ class DiscriminatorRejectionSampler(RejectionSampler):
     ) -> None:
         super().__init__(max_rounds=max_rounds, min_acceptance_rate=min_acceptance_rate)
         self.burn_in = check_count(burn_in, "burn_in", minimum=2)
-        if percentile is not None and not (isinstance(percentile, (int, float)) and 0.0 <= percentile <= 100.0):
-            raise InputError(f"percentile must be a number in [0, 100] or None (no shift), got {percentile!r}")
-        if gamma is not None and not isinstance(gamma, (int, float)):
-            raise InputError(f"gamma must be a number or None, got {gamma!r}")
-        self.percentile = None if percentile is None else float(percentile)
-        self.fixed_gamma = None if gamma is None else float(gamma)
+        self.percentile = None if percentile is None else check_number(percentile, "percentile", low=0.0, high=100.0)
+        self.fixed_gamma = None if gamma is None else check_number(gamma, "gamma")
         self.epsilon = check_positive(epsilon, "epsilon")
         self.update_max = bool(update_max)
         self.ratio = DensityRatio(
@@ -153,7 +149,7 @@ class DiscriminatorRejectionSampler(RejectionSampler):
         latents = request.draw_latents(adapter, round=round)
         labels = request.draw_labels(adapter, "drs", round)
         with torch.no_grad():
-            samples = adapter.generate(latents, labels)
+            samples = adapter.generate_finite(latents, labels)
         logits = self.ratio.log_ratio(samples, labels)
         probability = torch.sigmoid(drs_f(logits, self.max_logit, self.epsilon) - self.gamma)
         if self.update_max and float(logits.max()) > self.max_logit:

@@ -29,6 +29,7 @@ from gan_postproc import hookimpl
 from gan_postproc.adapter import Adapter
 from gan_postproc.batch import SampleBatch
 from gan_postproc.defaults import DEFAULTS
+from gan_postproc.numerics import FiniteGuard
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
 from gan_postproc.plugins._importance_network import ImportanceNetwork, as_importance_network, benchmark_rows
 from gan_postproc.sampler import LatentSampler, SampleRequest
@@ -58,34 +59,43 @@ def ascend_importance(
     *,
     steps: int,
     step_size: float,
+    guard: FiniteGuard | None = None,
 ) -> torch.Tensor:
     """``steps`` projected gradient-ascent steps on ``w_phi`` from ``latents`` ``[N, *latent_shape]``.
 
+    A step that would make a latent NaN/inf (an overflowing gradient of
+    ``w_phi``) is undone and that latent frozen (:class:`~gan_postproc.numerics.FiniteGuard`;
+    pass ``guard`` to report the frozen rows, see :func:`ascend_batch`).
+
     Returns:
-        ``[N, *latent_shape]`` latents in the prior's support (detached).
+        ``[N, *latent_shape]`` finite latents in the prior's support (detached).
     """
+    guard = FiniteGuard("latent gradient ascent", latents.shape[0]) if guard is None else guard
     start = latents.detach()
     z = start
     for _ in range(steps):
         with torch.enable_grad():
             z = z.detach().requires_grad_(True)
             (grad,) = torch.autograd.grad(importance.weights(adapter, z).sum(), z)
-        z = project_to_prior(adapter, z.detach() + step_size * grad, start)
+        z = guard.keep_finite(z.detach(), project_to_prior(adapter, z.detach() + step_size * grad, start))
     return z.detach()
 
 
 def ascend_batch(
-    importance: ImportanceNetwork, adapter: Adapter, batch: SampleBatch, *, steps: int, step_size: float
+    importance: ImportanceNetwork, adapter: Adapter, batch: SampleBatch, *, steps: int, step_size: float, method: str
 ) -> SampleBatch:
     """``batch`` with its latents ascended (:func:`ascend_importance`) and ``w_phi`` recorded before and after.
 
-    Sets ``scores["importance_weight_start"]`` and ``scores["importance_weight"]`` (``[N]``).
+    Sets ``scores["importance_weight_start"]`` and ``scores["importance_weight"]`` (``[N]``) and
+    ``provenance["nonfinite_restored"]`` (latents frozen by ``method``'s guard).
     """
-    latents = ascend_importance(importance, adapter, batch.latents, steps=steps, step_size=step_size)
     with torch.no_grad():
-        start = importance.weights(adapter, batch.latents)
-        end = importance.weights(adapter, latents)
-    return batch.replace(latents=latents).with_scores(importance_weight_start=start, importance_weight=end)
+        start = importance.checked_weights(adapter, batch.latents)
+    guard = FiniteGuard(method, len(batch))
+    latents = ascend_importance(importance, adapter, batch.latents, steps=steps, step_size=step_size, guard=guard)
+    with torch.no_grad():
+        end = importance.checked_weights(adapter, latents)
+    return guard.report(batch.replace(latents=latents).with_scores(importance_weight_start=start, importance_weight=end))
 
 
 class LatentGA(LatentSampler):
@@ -98,7 +108,9 @@ class LatentGA(LatentSampler):
 
     Output batch: ``latents`` (ascended), ``scores["importance_weight"]``
     (``w_phi`` after the ascent) and ``scores["importance_weight_start"]``
-    (before). Every proposal is kept: the acceptance rate is 1.
+    (before), ``provenance["nonfinite_restored"]`` (latents whose ascent was
+    stopped because a step went NaN/inf). Every proposal is kept: the
+    acceptance rate is 1.
     """
 
     name = "latent_ga"
@@ -123,7 +135,7 @@ class LatentGA(LatentSampler):
         latents = request.draw_latents(adapter)
         self.stats.record(torch.ones(len(request), dtype=torch.bool))
         batch = SampleBatch(latents=latents, indices=request.indices, value_range=adapter.value_range)
-        return ascend_batch(self.importance, adapter, batch, steps=self.steps, step_size=self.step_size)
+        return ascend_batch(self.importance, adapter, batch, steps=self.steps, step_size=self.step_size, method=self.name)
 
     def describe(self) -> dict[str, object]:
         return {"name": self.name, "steps": self.steps, "step_size": self.step_size, "importance": self.importance.describe()}

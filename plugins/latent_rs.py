@@ -93,7 +93,7 @@ class LatentRS(RejectionSampler):
 
     def _weigh(self, adapter: Adapter, latents: torch.Tensor, indices: torch.Tensor) -> tuple[SampleBatch, torch.Tensor]:
         with torch.no_grad():
-            weights = self.importance.weights(adapter, latents)
+            weights = self.importance.checked_weights(adapter, latents)
         batch = SampleBatch(latents=latents, indices=indices, value_range=adapter.value_range)
         return batch.with_scores(importance_weight=weights), weights / self.max_weight
 

@@ -64,7 +64,7 @@ class LatentRSGA(LatentRS):
 
     def sample(self, adapter: Adapter, request: SampleRequest) -> SampleBatch:
         accepted = super().sample(adapter, request)
-        return ascend_batch(self.importance, adapter, accepted, steps=self.steps, step_size=self.step_size)
+        return ascend_batch(self.importance, adapter, accepted, steps=self.steps, step_size=self.step_size, method=self.name)
 
     def describe(self) -> dict[str, object]:
         return {**super().describe(), "steps": self.steps, "step_size": self.step_size}

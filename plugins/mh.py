@@ -230,7 +230,7 @@ class MetropolisHastingsSampler(LatentSampler):
             if k > 0:
                 latents[rows.to(device)] = sub.subset(rows).draw_latents(adapter, "mh", round=k)
         with torch.no_grad():
-            samples = adapter.generate(latents, None if labels is None else labels[stuck.to(labels.device)])
+            samples = adapter.generate_finite(latents, None if labels is None else labels[stuck.to(labels.device)])
         held.latents[stuck.to(device)] = latents
         held.samples[stuck.to(held.samples.device)] = samples.to(held.samples.dtype)
         held.log_ratio[stuck] = current

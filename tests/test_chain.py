@@ -167,7 +167,7 @@ def test_refine_only_chain_works_without_a_generator(bare_pm):
     assert torch.allclose(out.images, torch.full_like(images, 0.5))
     with pytest.raises(InputError, match="no adapter"):
         chain.sample(2)
-    with pytest.raises(InputError, match="with images"):
+    with pytest.raises(InputError, match="refines images, but the batch has none"):
         chain.refine(SampleBatch(latents=torch.zeros(2, 2)))
 
 

@@ -51,17 +51,17 @@ class Recorder:
         self._log("run_end", n=report.n)
 
 
-class Double(Refiner):
-    name = "double"
+class Halve(Refiner):
+    name = "halve"
 
     def refine(self, batch, adapter):
-        return batch.replace(images=batch.images * 2)
+        return batch.replace(images=batch.images / 2)
 
 
 def test_run_hooks_fire_in_order_with_their_arguments(tiny_adapter, bare_pm):
     recorder = Recorder()
     bare_pm.register_plugin(recorder, "recorder")
-    Chain(tiny_adapter, refiners=[Double()], batch_size=3, plugin_manager=bare_pm).sample(5, seed=7)
+    Chain(tiny_adapter, refiners=[Halve()], batch_size=3, plugin_manager=bare_pm).sample(5, seed=7)
     names = [name for name, _ in recorder.calls]
     per_batch = ["before_sample", "after_sample", "before_refine", "after_refine", "batch_done"]
     assert names == ["run_start", *per_batch, *per_batch, "run_end"]
@@ -210,7 +210,7 @@ def test_registration_hooks_collect_classes_with_provenance(bare_pm):
     assert isinstance(registry.create("refiner", "noop"), Refine)
     with pytest.raises(Exception, match=r"no refiner named 'nope'; registered refiners: \['noop'\]"):
         registry.get("refiner", "nope")
-    with pytest.raises(Exception, match="cannot create refiner 'noop' with options"):
+    with pytest.raises(Exception, match="cannot create refiner 'noop': unknown option wrong. It takes no options"):
         registry.create("refiner", "noop", wrong=1)
 
 
@@ -245,7 +245,7 @@ def test_benchmark_setups_are_collected_from_every_plugin(tiny_adapter, bare_pm)
         def gan_postproc_benchmark_setups(self, context):
             if context.suite != "demo":
                 return None
-            return [BenchmarkSetup(name, refiners=[Double()]) for name in self.names]
+            return [BenchmarkSetup(name, refiners=[Halve()]) for name in self.names]
 
     bare_pm.register_plugin(Rows("b_row", "a_row"), "rows")
     bare_pm.register_plugin(Rows(), "nothing")

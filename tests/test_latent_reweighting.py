@@ -20,6 +20,7 @@ from gan_postproc.errors import AcceptanceError, CheckpointError, InputError, In
 from gan_postproc.plugins.latent_ga import LatentGA, ascend_importance
 from gan_postproc.plugins.latent_rs import ImportanceNetwork, LatentRS, train_importance_network
 from gan_postproc.plugins.latent_rs_ga import LatentRSGA
+from gan_postproc.numerics import NonFiniteStepWarning
 
 FAST = dict(critic_steps=1, critic_warmup=30, batch_size=64, lr=3e-3, critic_lr=3e-3, eval_every=20, eval_samples=300, eval_pool=3000, progress=False)
 
@@ -215,7 +216,7 @@ def test_bad_inputs_give_clear_errors(trained, tmp_path):
     conditional = TorchAdapter(nn.Linear(2, 2), latent_shape=2, num_classes=3, output_range=None, call=lambda g, z, y: g(z))
     with pytest.raises(InputError, match="unconditional"):
         Chain(conditional, LatentRS(result.network)).sample(4)
-    with pytest.raises(InputError, match=r"real_data must have shape \[\*, 2\]"):
+    with pytest.raises(InputError, match=r"real_data holds samples of shape \[3\], but the generator has samples of shape \[2\]"):
         train_importance_network(adapter, torch.rand(100, 3), steps=2, **FAST)
     with pytest.raises(InputError, match="validation_data must be finite"):
         train_importance_network(adapter, _right_half(100, 0), validation_data=torch.full((10, 2), math.nan), steps=2, **FAST)
@@ -284,3 +285,89 @@ def test_benchmark_rows_use_the_shipped_networks_with_their_tuned_settings():
     rows[0].floor(batch, None)  # one generator pass over the returned latents
     other = BenchmarkContext(suite="toy2d", dataset="moons", adapter=context.adapter, conditional_adapter=None, real_data=context.real_data)
     assert latent_rs.gan_postproc_benchmark_setups(other) == []
+
+
+class _NaNGradientWherePositive(torch.autograd.Function):
+    """The identity, with a NaN gradient for the rows whose first coordinate is > 0."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return torch.where(x[:, :1] > 0, torch.full_like(grad, math.nan), grad)
+
+
+class _NaNGradientWhereFirstCoordinatePositive(ImportanceNetwork):
+    """The same weights as w_phi, with a NaN gradient wherever z0 > 0 (an overflowing network there)."""
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return super().forward(_NaNGradientWherePositive.apply(inputs))
+
+
+def test_latent_ga_freezes_latents_whose_step_is_nan_and_reports_them(trained):
+    adapter, result = trained
+    network = _NaNGradientWhereFirstCoordinatePositive(**result.network.config())
+    network.load_state_dict(result.network.state_dict())
+    for sampler in (LatentGA(network, steps=1, step_size=0.05), LatentRSGA(network, steps=1, step_size=0.05)):
+        with pytest.warns(NonFiniteStepWarning, match=sampler.name):
+            batch = Chain(adapter, sampler).sample(64, seed=2)
+        frozen = batch.provenance["nonfinite_restored"].bool()
+        assert bool(torch.isfinite(batch.latents).all()) and bool(torch.isfinite(batch.images).all())
+        assert 0 < int(frozen.sum()) < 64, sampler.name
+        assert bool((batch.latents[frozen, 0] > 0).all())  # kept their start: the step from there was NaN
+        assert torch.equal(batch.scores["importance_weight"][frozen], batch.scores["importance_weight_start"][frozen])
+        moved = ~frozen
+        assert not torch.allclose(batch.scores["importance_weight"][moved], batch.scores["importance_weight_start"][moved])
+
+
+class _CountingGenerator(nn.Module):
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner, self.calls = inner, 0
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.inner(z)
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(validation_data=torch.full((10, 2), math.inf)), "validation_data must be finite"),
+        (dict(validation_data=torch.rand(10, 2, 1)), r"validation_data holds samples of shape \[2, 1\]"),
+        (dict(real_data=torch.full((10, 2), math.nan)), "real_data must be finite"),
+        (dict(critic=3), "critic must be a torch.nn.Module"),
+        (dict(selection_features="flat"), "selection_features must be a function"),
+        (dict(lr=math.nan), "lr must be a finite number"),
+        (dict(network=ImportanceNetwork(3)), "takes 3 inputs per sample"),
+    ],
+)
+def test_training_checks_every_input_before_the_first_generator_pass(bad, match):
+    adapter = _identity_adapter()
+    counting = _CountingGenerator(adapter.generator)
+    adapter = TorchAdapter(
+        counting, prior=adapter.prior, output_range=None, discriminator=adapter.discriminator.module, discriminator_output="critic"
+    )
+    arguments = {"real_data": _right_half(100, 0), "steps": 2, **FAST, **bad}
+    with pytest.raises((InputError, InputTypeError), match=match):
+        train_importance_network(adapter, **arguments)
+    assert counting.calls <= 1  # at most the one-latent probe of the sample shape
+
+
+def test_a_network_with_nan_parameters_is_refused(trained, tmp_path):
+    adapter, result = trained
+    broken = ImportanceNetwork(**result.network.config())
+    broken.load_state_dict(result.network.state_dict())
+    with torch.no_grad():
+        broken.body[0].weight[0, 0] = math.nan
+    with pytest.raises(InputError, match=r"body.0.weight holds NaN/inf"):
+        LatentRS(broken)
+    with pytest.raises(InputError, match=r"body.0.weight holds NaN/inf"):
+        train_importance_network(adapter, _right_half(100, 0), network=broken, steps=2, **FAST)
+    path = broken.save(tmp_path / "broken.safetensors")
+    with pytest.raises(InputError, match=r"holds NaN/inf.*load another file"):
+        LatentGA(path)

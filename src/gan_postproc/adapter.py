@@ -43,7 +43,7 @@ from .errors import InputError, MissingModelError
 from .priors import LatentPrior
 from .ranges import rescale
 from .scoring import Classifier, Discriminator
-from .validation import ValueRange, check_labels
+from .validation import ValueRange, call_network, check_device, check_labels
 
 __all__ = ["Adapter", "LATENT_LAYER", "OUTPUT_LAYER"]
 
@@ -110,7 +110,36 @@ class Adapter(abc.ABC):
             with respect to ``latents``.
         """
         latents, labels = self.check_inputs(latents, labels)
-        return self._generate(latents, labels).float()
+        return self._checked_output(call_network(f"the generator of {type(self).__name__}", self._generate, latents, labels), len(latents))
+
+    def generate_finite(self, latents: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """:meth:`generate`, refusing samples with NaN/inf (for methods that score or keep generated samples).
+
+        Raises:
+            InputError: naming how many of the generated samples are not finite.
+        """
+        samples = self.generate(latents, labels)
+        finite = torch.isfinite(samples.detach()).reshape(samples.shape[0], -1).all(dim=1)
+        if not bool(finite.all()):
+            raise InputError(
+                f"the generator of {type(self).__name__} produced NaN/inf for {int((~finite).sum())} of {len(samples)} latents; "
+                "check the generator (its weights, or an input outside the range it was trained on)"
+            )
+        return samples
+
+    def _checked_output(self, samples: object, n: int) -> torch.Tensor:
+        """The generator's output as float ``[n, ...]`` samples, or a clear error about what came instead."""
+        if not isinstance(samples, torch.Tensor):
+            raise InputError(
+                f"the generator of {type(self).__name__} returned {type(samples).__name__}, not a tensor of samples; "
+                "if it returns a tuple or dict, pass a call= function that extracts the images"
+            )
+        if samples.dim() < 2 or samples.shape[0] != n:
+            raise InputError(
+                f"the generator of {type(self).__name__} returned shape {tuple(samples.shape)} for {n} latents; "
+                f"it must return [{n}, ...] samples (batch dimension first)"
+            )
+        return samples.float()
 
     def generate_truncated(self, latents: torch.Tensor, labels: torch.Tensor | None, psi: float) -> torch.Tensor:
         """Samples under the framework's own truncation with parameter ``psi`` (see :attr:`native_truncation`).
@@ -158,6 +187,14 @@ class Adapter(abc.ABC):
         accelerate's ``device_map``) leave them where they are.
         """
         raise InputError(f"{type(self).__name__} cannot move its models; place them on the device yourself")
+
+    def _move_models(self, device: torch.device | str, *models: torch.nn.Module | None) -> Adapter:
+        """Check ``device`` exists on this machine, then move each model that is not ``None``; returns ``self``."""
+        device = check_device(device)
+        for model in models:
+            if model is not None:
+                model.to(device)
+        return self
 
     def to_native(self, samples: torch.Tensor) -> torch.Tensor:
         """Chain-convention samples -> the framework's own output range (for drop-in use)."""

@@ -9,9 +9,9 @@ from typing import Any
 
 import torch
 
-from .errors import InputError
+from .errors import InputError, InputTypeError
 from .ranges import CHAIN_RANGE
-from .validation import ValueRange
+from .validation import ValueRange, check_value_range
 
 __all__ = ["SampleBatch"]
 
@@ -58,6 +58,18 @@ class SampleBatch:
     value_range: ValueRange | None = CHAIN_RANGE
 
     def __post_init__(self) -> None:
+        for group in _PER_SAMPLE_DICTS:
+            if not isinstance(getattr(self, group), Mapping):
+                raise InputTypeError(f"SampleBatch.{group} must be a dict of per-sample tensors, got {type(getattr(self, group)).__name__}")
+        for name, value in self._per_sample_items():
+            if not isinstance(value, torch.Tensor) or value.dim() == 0:
+                got = "a 0-d tensor" if isinstance(value, torch.Tensor) else type(value).__name__
+                raise InputTypeError(
+                    f"SampleBatch.{name} must be a tensor with one row per sample ([N, ...]), got {got}; "
+                    "convert it with torch.as_tensor and keep the batch dimension first"
+                )
+        if self.value_range is not None:
+            object.__setattr__(self, "value_range", check_value_range(self.value_range, "SampleBatch.value_range"))
         sizes = {name: len(value) for name, value in self._per_sample_items()}
         if len(set(sizes.values())) > 1:
             listing = ", ".join(f"{name}: {size}" for name, size in sizes.items())
@@ -109,6 +121,11 @@ class SampleBatch:
     def select(self, index: torch.Tensor | slice) -> SampleBatch:
         """Rows picked by a boolean mask, an index tensor or a slice."""
         if isinstance(index, torch.Tensor):
+            n = len(self)
+            if index.dtype == torch.bool and index.shape != (n,):
+                raise InputError(f"a row mask must have shape [{n}] (one entry per sample), got {tuple(index.shape)}")
+            if index.dtype != torch.bool and index.numel() and (int(index.min()) < -n or int(index.max()) >= n):
+                raise InputError(f"row indices must lie in [0, {n - 1}] for a batch of {n} samples, got [{int(index.min())}, {int(index.max())}]")
             index = index.to(self.device)
         return SampleBatch(**self._map(lambda value: value[index]), value_range=self.value_range)
 

@@ -56,7 +56,7 @@ from .loading import checked_entries, load_state_dict_strict, metadata_json, rea
 from .ranges import CHAIN_RANGE, rescale
 from .scoring import Discriminator, ScoreKind, _to_per_sample
 from .splitting import capture_output
-from .validation import check_count, check_labels, check_positive
+from .validation import check_count, check_labels, check_positive, check_sample_shape
 
 if TYPE_CHECKING:
     from .bench.setups import BenchmarkContext
@@ -355,6 +355,7 @@ def calibrate_discriminator(
     device = next((p.device for p in source.parameters()), adapter.device)
     real_val_labels = None if real_val_labels is None else real_val_labels.to(device)
     _, fake_val_labels, fake_val = draw_prior_samples(adapter, len(real_val), seed, "calibration_holdout")
+    check_sample_shape(real_val, "real_data", fake_val.shape[1:], "the generator")
     to_net = lambda x: _network_input(source, x).to(device)  # noqa: E731
     real_val_net, fake_val_net = to_net(real_val), to_net(fake_val)
     _, probe_labels, probe = draw_prior_samples(adapter, min(batch_size, 8), seed, "calibration_probe")

@@ -15,9 +15,10 @@ from .batch import SampleBatch
 from .defaults import DEFAULTS
 from .errors import GanPostprocError, HookError, InputError, InputTypeError, PluginError
 from .manager import PluginManager, get_plugin_manager
+from .numerics import finite_rows
 from .refiner import Refiner
 from .sampler import LatentSampler, PriorSampler, SampleRequest
-from .validation import check_count, check_labels
+from .validation import ValueRange, check_batch, check_count, check_labels, check_seed
 
 __all__ = ["Chain", "RunReport"]
 
@@ -152,6 +153,7 @@ class Chain:
         yourself to fit once and then sample with several seeds. Calling it again
         with the same seed does nothing; with another seed it fits again.
         """
+        seed = check_seed(seed)
         if self._setup_seed == seed:
             return
         if self.adapter is not None:
@@ -194,6 +196,7 @@ class Chain:
         self._require_adapter()
         n = check_count(n, "n")
         start = check_count(start, "start", minimum=0)
+        seed = check_seed(seed)
         label_tensor = self._check_run_labels(labels, n)
         return self._iterate(torch.arange(start, start + n), seed, label_tensor, progress)
 
@@ -206,9 +209,12 @@ class Chain:
         this is how a run is sharded across processes or resumed.
         """
         self._require_adapter()
-        if not isinstance(indices, torch.Tensor) or indices.dim() != 1 or indices.is_floating_point():
+        if not isinstance(indices, torch.Tensor) or indices.dim() != 1 or indices.is_floating_point() or indices.dtype == torch.bool:
             raise InputError("indices must be a 1-D integer tensor of global sample indices")
         check_count(len(indices), "len(indices)")
+        if int(indices.min()) < 0:
+            raise InputError(f"indices must be global sample indices >= 0, got a minimum of {int(indices.min())}")
+        seed = check_seed(seed)
         label_tensor = None if labels is None else self._check_run_labels(labels, len(indices))
         return self._iterate(indices.to(torch.int64).cpu(), seed, label_tensor, progress)
 
@@ -252,8 +258,7 @@ class Chain:
 
     def refine(self, batch: SampleBatch, *, batch_index: int = 0) -> SampleBatch:
         """Apply the refiners (only) to an existing batch with ``images`` set."""
-        if not isinstance(batch, SampleBatch) or batch.images is None:
-            raise InputError("refine needs a SampleBatch with images; build one with SampleBatch(images=..., labels=...)")
+        check_batch(batch, "Chain.refine", num_classes=None if self.adapter is None else self.adapter.num_classes)
         self._ensure_setup(DEFAULTS.seed)
         for refiner in self.refiners:
             batch = self._apply_refiner(refiner, batch, batch_index)
@@ -272,7 +277,7 @@ class Chain:
                 images = adapter.generate(batch.latents, batch.labels)
             batch = batch.replace(images=images, value_range=adapter.value_range)
         batch = batch.detach()
-        _check_stage_output(f"sampler {self.sampler.name!r}", batch_index, request.indices, batch, need_images=True)
+        _check_stage_output(f"sampler {self.sampler.name!r}", batch_index, len(request), request.indices, adapter.value_range, batch)
         self._call_hook("gan_postproc_after_sample", chain=self, sampler=self.sampler, batch=batch, batch_index=batch_index)
         for refiner in self.refiners:
             batch = self._apply_refiner(refiner, batch, batch_index)
@@ -283,7 +288,7 @@ class Chain:
         with _Timer(self.report, f"refiner:{refiner.name}", batch.device):
             refined = _in_stage(f"refiner {refiner.name!r}, batch {batch_index}", refiner.refine, batch, self.adapter)
         refined = refined.detach() if isinstance(refined, SampleBatch) else refined
-        _check_stage_output(f"refiner {refiner.name!r}", batch_index, batch.indices, refined, need_images=True)
+        _check_stage_output(f"refiner {refiner.name!r}", batch_index, len(batch), batch.indices, batch.value_range, refined)
         self._call_hook(
             "gan_postproc_after_refine", chain=self, refiner=refiner, before=batch, after=refined, batch_index=batch_index
         )
@@ -363,19 +368,36 @@ def _in_stage(where: str, fn: Any, *args: Any) -> Any:
         raise
 
 
-def _check_stage_output(stage: str, batch_index: int, indices: torch.Tensor | None, batch: object, *, need_images: bool) -> None:
-    """A plugin must return a SampleBatch with one row per requested index, in order, and finite images."""
+#: Samples may leave their value range by this fraction of its width (float rounding) before a stage is refused.
+_RANGE_TOLERANCE = 1e-4
+
+
+def _check_stage_output(
+    stage: str, batch_index: int, expected: int, indices: torch.Tensor | None, value_range: ValueRange | None, batch: object
+) -> None:
+    """A plugin must return a SampleBatch with ``expected`` rows (the requested indices, in order, when
+    there are indices) and finite images inside ``value_range``, the range it was given."""
     where = f"{stage} at batch {batch_index}"
     if not isinstance(batch, SampleBatch):
         raise PluginError(f"{where} returned {type(batch).__name__}; expected a SampleBatch")
-    if indices is not None:
-        if len(batch) != len(indices):
-            raise PluginError(f"{where} returned {len(batch)} samples for {len(indices)} requested; a plugin must never change the number of samples")
-        if batch.indices is None or not torch.equal(batch.indices.cpu(), indices.cpu()):
-            raise PluginError(f"{where} returned samples whose indices differ from the requested ones (reordered or lost)")
-    if need_images:
-        if batch.images is None:
-            raise PluginError(f"{where} returned a batch without images")
-        if not bool(torch.isfinite(batch.images).all()):
-            bad = int((~torch.isfinite(batch.images)).flatten(1).any(1).sum())
-            raise PluginError(f"{where} produced NaN/inf in {bad} of {len(batch)} samples")
+    if len(batch) != expected:
+        raise PluginError(f"{where} returned {len(batch)} samples for {expected} requested; a plugin must never change the number of samples")
+    if indices is not None and (batch.indices is None or not torch.equal(batch.indices.cpu(), indices.cpu())):
+        raise PluginError(f"{where} returned samples whose indices differ from the requested ones (reordered or lost)")
+    if batch.images is None:
+        raise PluginError(f"{where} returned a batch without images")
+    if batch.value_range != (None if value_range is None else tuple(value_range)):
+        raise PluginError(f"{where} returned samples declared in value range {batch.value_range}, but it was given {value_range}; a plugin must keep the range")
+    finite = finite_rows(batch.images)
+    if not bool(finite.all()):
+        raise PluginError(f"{where} produced NaN/inf in {int((~finite).sum())} of {len(batch)} samples")
+    if batch.value_range is not None:
+        low, high = batch.value_range
+        lo, hi = float(batch.images.min()), float(batch.images.max())
+        if lo < low - _RANGE_TOLERANCE * (high - low) or hi > high + _RANGE_TOLERANCE * (high - low):
+            raise PluginError(
+                f"{where} produced samples with values in [{lo:.4g}, {hi:.4g}], outside their value range "
+                f"[{low:g}, {high:g}]. If the generator made them, its declared output range is wrong: pass the "
+                "range it really produces, e.g. TorchAdapter(G, output_range=(0, 1)); if a refiner did, it must "
+                "clamp its results into the range"
+            )

@@ -39,7 +39,7 @@ from .defaults import DEFAULTS
 from .errors import InputError, UncalibratedDiscriminatorError
 from .sampler import SampleRequest
 from .scoring import Discriminator, ScoreKind
-from .validation import check_count, check_finite, check_in_range, check_labels, check_tensor
+from .validation import check_count, check_finite, check_in_range, check_labels, check_model_output, check_sample_shape, check_tensor
 
 if TYPE_CHECKING:
     from .bench.setups import BenchmarkContext, FloorFn
@@ -147,7 +147,7 @@ def draw_prior_samples(
     with torch.no_grad():
         for begin in range(0, n, chunk):
             rows = slice(begin, begin + chunk)
-            parts.append(adapter.generate(latents[rows], None if labels is None else labels[rows]).cpu())
+            parts.append(adapter.generate_finite(latents[rows], None if labels is None else labels[rows]).cpu())
     return latents, labels, torch.cat(parts)
 
 
@@ -384,6 +384,7 @@ class DensityRatio:
             return
         real, labels = self._draw_real(adapter, seed)
         _, fake_labels, fake = draw_prior_samples(adapter, len(real), seed, f"{self.method}_calibration")
+        check_sample_shape(real, "real_data", fake.shape[1:], "the generator")
         real_logits = self.raw_logit(real, labels)
         fake_logits = self.raw_logit(fake, fake_labels)
         check_informative(fake_logits, self.method, "generated samples")
@@ -432,19 +433,13 @@ class DensityRatio:
             for begin in range(0, len(samples), chunk):
                 x = samples[begin : begin + chunk].to(device)
                 y = None if labels is None else labels[begin : begin + chunk].to(device)
-                n = len(x)
-                if n < discriminator.min_batch_size:
-                    repeat = torch.arange(discriminator.min_batch_size, device=device) % n
-                    x, y = x[repeat], None if y is None else y[repeat]
+                x, y, n = discriminator.padded(x, y)
                 if discriminator.output is ScoreKind.CRITIC:
                     scores = discriminator(x, y)
                 else:
                     scores = discriminator.logit(x, y)
                 parts.append(scores[:n].double().cpu())
-        logits = torch.cat(parts)
-        if not bool(torch.isfinite(logits).all()):
-            raise InputError(f"{self.method}: the discriminator returned NaN/inf for {int((~torch.isfinite(logits)).sum())} samples")
-        return logits
+        return check_model_output(torch.cat(parts), f"{self.method}: the discriminator")
 
     def calibrate(self, logits: torch.Tensor) -> torch.Tensor:
         """Raw logits -> the log ratios the sampler uses (isotonic-calibrated if fitted), float64."""
@@ -554,7 +549,7 @@ def scored_proposals(
         latents = torch.stack([request.draw_latents(adapter, stream, round=k) for k in rounds])
         flat_labels = None if labels is None else labels.repeat(len(rounds))
         with torch.no_grad():
-            samples = adapter.generate(latents.flatten(0, 1), flat_labels)
+            samples = adapter.generate_finite(latents.flatten(0, 1), flat_labels)
         log_ratio = ratio.log_ratio(samples, flat_labels).view(len(rounds), n)
         yield ScoredProposals(rounds, latents, samples.view(len(rounds), n, *samples.shape[1:]), log_ratio)
 

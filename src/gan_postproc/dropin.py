@@ -22,10 +22,10 @@ from torch import nn
 
 from .chain import Chain
 from .defaults import DEFAULTS
-from .errors import InputError
+from .errors import InputError, InputTypeError
 from .refiner import Refiner
 from .sampler import LatentSampler, SampleRequest
-from .validation import check_count
+from .validation import check_count, check_options, check_seed, check_tensor
 
 __all__ = ["DropIn", "dropin"]
 
@@ -39,10 +39,12 @@ class DropIn(nn.Module):
 
     def __init__(self, chain: Chain, *, seed: int = DEFAULTS.seed) -> None:
         super().__init__()
+        if not isinstance(chain, Chain):
+            raise InputTypeError(f"DropIn wraps a gan_postproc.Chain, got {type(chain).__name__}; use dropin(generator, ...) for a module")
         if chain.adapter is None:
             raise InputError("dropin needs a chain with an adapter (a generator to stand in for)")
         self.chain = chain
-        self.seed = seed
+        self.seed = check_seed(seed)
         self.samples_drawn = 0
 
     def __getattr__(self, name: str) -> Any:
@@ -72,15 +74,11 @@ class DropIn(nn.Module):
             )
         adapter = self.chain.adapter
         adapter.prior.check(z, "z")
-        labels = None if y is None else adapter.labels_from_native(y)
-        request = SampleRequest(
-            indices=self._next_indices(z.shape[0]),
-            seed=self.seed,
-            labels=None if labels is None else labels.to(torch.int64).cpu(),
-            latents=z,
-        )
-        if request.labels is not None:
-            self.chain._check_run_labels(request.labels, len(request))
+        labels = None
+        if y is not None:
+            native = adapter.labels_from_native(check_tensor(y, "y"))
+            labels = self.chain._check_run_labels(native, z.shape[0]).to(torch.int64)  # type: ignore[union-attr]
+        request = SampleRequest(indices=self._next_indices(z.shape[0]), seed=self.seed, labels=labels, latents=z)
         batch = self.chain.run_request(request)
         return adapter.to_native(batch.images).to(z.device)
 
@@ -120,5 +118,6 @@ def dropin(
         return DropIn(generator_or_chain, seed=seed)
     from gan_postproc.integrations.torch_module import TorchAdapter
 
+    check_options(TorchAdapter, {"generator": generator_or_chain, **adapter_options}, "dropin: cannot wrap the generator in a TorchAdapter")
     adapter = TorchAdapter(generator_or_chain, **adapter_options)
     return DropIn(Chain(adapter, sampler, refiners), seed=seed)

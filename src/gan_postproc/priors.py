@@ -40,12 +40,26 @@ class LatentPrior:
     def __post_init__(self) -> None:
         if self.kind not in ("normal", "uniform", "truncated_normal"):
             raise InputError(f"prior kind must be 'normal', 'uniform' or 'truncated_normal', got {self.kind!r}")
-        shape = tuple(int(s) for s in self.shape)
-        if not shape or any(s < 1 for s in shape):
-            raise InputError(f"latent shape must be a non-empty tuple of positive ints, got {self.shape!r}")
-        object.__setattr__(self, "shape", shape)
-        if self.bounded and not self.low < self.high:
-            raise InputError(f"{self.kind} prior needs low < high, got low={self.low}, high={self.high}")
+        shape = (self.shape,) if isinstance(self.shape, int) else self.shape
+        if (
+            not isinstance(shape, (tuple, list))
+            or not shape
+            or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape)
+        ):
+            raise InputError(f"latent shape must be a positive int or a non-empty tuple of positive ints, got {self.shape!r}")
+        object.__setattr__(self, "shape", tuple(shape))
+        if self.bounded:
+            # A uniform prior needs a finite box; a truncated normal may be one-sided (low=-inf or high=inf).
+            for name in ("low", "high"):
+                value = getattr(self, name)
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or (
+                    self.kind == "uniform" and not math.isfinite(value)
+                ):
+                    bound = "a finite number" if self.kind == "uniform" else "a number (+-inf allowed)"
+                    raise InputError(f"{self.kind} prior: {name} must be {bound}, got {value!r}")
+                object.__setattr__(self, name, float(value))
+            if not self.low < self.high:
+                raise InputError(f"{self.kind} prior needs low < high, got low={self.low}, high={self.high}")
 
     @property
     def bounded(self) -> bool:
@@ -75,6 +89,7 @@ class LatentPrior:
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """Log-density ``log p0(z)`` per sample, ``[N]`` (``-inf`` outside a uniform's support)."""
+        check_tensor(z, "z", shape=(None, *self.shape), floating=True, allow_empty=True)
         flat = z.reshape(z.shape[0], -1)
         gaussian = -0.5 * (flat**2).sum(1) - 0.5 * self.dim * math.log(2 * math.pi)
         if self.kind == "normal":

@@ -8,6 +8,8 @@ from typing import ClassVar
 
 from .adapter import Adapter
 from .batch import SampleBatch
+from .errors import InputError
+from .validation import check_batch
 
 __all__ = ["Refiner"]
 
@@ -43,6 +45,27 @@ class Refiner(abc.ABC):
         estimates its pseudo-label debiasing offsets here). ``batches`` may
         be consumed only once. Must be deterministic. The default does nothing.
         """
+
+    def check_batch(self, batch: object, adapter: Adapter | None, *, need_latents: bool = False) -> SampleBatch:
+        """Check ``batch`` before refining it (see :func:`~gan_postproc.validation.check_batch`).
+
+        With an ``adapter``, the batch must hold samples of its value range
+        and, for a conditional generator, labels in its classes; with
+        ``need_latents`` (refiners that re-run the generator), latents of its
+        prior's shape, finite and inside its support.
+        """
+        if adapter is None:
+            if need_latents:
+                raise InputError(f"{self.name} re-runs the generator, but there is none (standalone images); run it in a Chain with an adapter")
+            return check_batch(batch, self.name)
+        return check_batch(
+            batch,
+            self.name,
+            value_range=adapter.value_range,
+            num_classes=adapter.num_classes,
+            prior=adapter.prior if need_latents else None,
+            need_latents=need_latents,
+        )
 
     @abc.abstractmethod
     def refine(self, batch: SampleBatch, adapter: Adapter | None) -> SampleBatch:

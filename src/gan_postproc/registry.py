@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .adapter import Adapter
-from .errors import InputError, PluginError
+from .errors import GanPostprocError, InputError, InputTypeError, PluginError
 from .manager import PluginManager, get_plugin_manager
 from .refiner import Refiner
 from .sampler import LatentSampler
+from .validation import check_options
 
 __all__ = ["MethodInfo", "Registry", "get_registry", "reset_registry", "KINDS"]
 
@@ -108,12 +109,20 @@ class Registry:
         return entries[name].cls
 
     def create(self, kind: str, name: str, **options: Any) -> Any:
-        """Instantiate the registered class with ``options``, naming it in errors for bad options."""
+        """Instantiate the registered class with ``options``.
+
+        Missing or unknown options are refused before the class is built, with
+        the list of options it takes (read from its signature, so every
+        plugin gets this without writing it).
+        """
         cls = self.get(kind, name)
+        check_options(cls, options, f"cannot create {kind} {name!r}")
         try:
             return cls(**options)
-        except TypeError as error:
-            raise InputError(f"cannot create {kind} {name!r} with options {sorted(options)}: {error}") from error
+        except GanPostprocError:
+            raise
+        except TypeError as error:  # an option of a type the class does not check itself
+            raise InputTypeError(f"cannot create {kind} {name!r} with options {options!r}: {error}") from error
 
 
 def _call_registration(pm: PluginManager, impl: Any, hook_name: str) -> list[Any]:

@@ -12,6 +12,8 @@ import torch
 from . import rng
 from .adapter import Adapter
 from .batch import SampleBatch
+from .errors import InputError
+from .validation import check_count, check_seed, check_tensor
 
 __all__ = ["SampleRequest", "SamplerStats", "LatentSampler", "PriorSampler"]
 
@@ -38,6 +40,20 @@ class SampleRequest:
     labels: torch.Tensor | None = None
     latents: torch.Tensor | None = None
     attempt: int = 0
+
+    def __post_init__(self) -> None:
+        indices = self.indices
+        if not isinstance(indices, torch.Tensor) or indices.dim() != 1 or indices.is_floating_point() or indices.dtype == torch.bool:
+            got = f"{indices.dtype} {tuple(indices.shape)}" if isinstance(indices, torch.Tensor) else type(indices).__name__
+            raise InputError(f"SampleRequest.indices must be a 1-D integer tensor of global sample indices, got {got}")
+        check_seed(self.seed, "SampleRequest.seed")
+        check_count(self.attempt, "SampleRequest.attempt", minimum=0)
+        for name in ("labels", "latents"):
+            value = getattr(self, name)
+            if value is not None:
+                check_tensor(value, f"SampleRequest.{name}", allow_empty=True)
+                if value.dim() == 0 or value.shape[0] != indices.shape[0]:
+                    raise InputError(f"SampleRequest.{name} must hold one row per index ({indices.shape[0]}), got shape {tuple(value.shape)}")
 
     def __len__(self) -> int:
         return int(self.indices.shape[0])

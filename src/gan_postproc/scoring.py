@@ -14,6 +14,7 @@ mean/std normalisation), so every method feeds it chain-convention images.
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -22,7 +23,7 @@ from torch import nn
 
 from .errors import InputError, UncalibratedDiscriminatorError
 from .ranges import CHAIN_RANGE, rescale
-from .validation import ValueRange, check_count
+from .validation import ValueRange, call_network, check_count, check_value_range
 
 __all__ = ["ScoreKind", "Discriminator", "Classifier", "as_discriminator", "as_classifier"]
 
@@ -92,7 +93,7 @@ class Discriminator(nn.Module):
             raise InputError(f"discriminator must be a torch.nn.Module, got {type(module).__name__}")
         self.module = module
         self.output = ScoreKind.parse(output)
-        self.input_range = input_range
+        self.input_range = None if input_range is None else check_value_range(input_range, "input_range")
         self.conditional = conditional
         self.min_batch_size = check_count(min_batch_size, "min_batch_size")
         self.forward_fn = forward_fn
@@ -114,12 +115,30 @@ class Discriminator(nn.Module):
             raise InputError("this discriminator is conditional and needs labels; pass labels of shape [N]")
         x = rescale(samples, CHAIN_RANGE if self.input_range is not None else None, self.input_range)
         if self.forward_fn is not None:
-            raw = self.forward_fn(self.module, x, labels if self.conditional else None)
+            raw = call_network("the discriminator", lambda x, y: self.forward_fn(self.module, x, y), x, labels if self.conditional else None)
         elif self.conditional:
-            raw = self.module(x, labels)
+            raw = call_network("the discriminator", self.module, x, labels)
         else:
-            raw = self.module(x)
+            raw = call_network("the discriminator", self.module, x)
         return _to_per_sample(raw, n, "the discriminator")
+
+    def padded(
+        self, samples: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+        """``samples`` (and ``labels``) padded to :attr:`min_batch_size` rows, and the original row count.
+
+        Methods whose batches shrink (a last partial batch, the samples still
+        being refined) score through this, so a minibatch-std discriminator
+        sees a full group; the padding repeats rows, detached so it adds no
+        gradient, and its scores are to be dropped (``scores[:n]``).
+        """
+        n = samples.shape[0]
+        if n == 0 or n >= self.min_batch_size:
+            return samples, labels, n
+        extra = torch.arange(n, self.min_batch_size, device=samples.device) % n
+        samples = torch.cat([samples, samples[extra].detach()])
+        labels = None if labels is None else torch.cat([labels, labels[extra.to(labels.device)]])
+        return samples, labels, n
 
     def logit(self, samples: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """``log D(x) / (1 - D(x))``, ``[N]``: the estimated log density ratio.
@@ -176,9 +195,19 @@ class Classifier(nn.Module):
             raise InputError(f"classifier must be a torch.nn.Module, got {type(module).__name__}")
         if (mean is None) != (std is None):
             raise InputError("give both mean and std for input normalisation, or neither")
+        if mean is not None:
+            mean, std = list(mean), list(std)  # type: ignore[arg-type]
+            if len(mean) != len(std) or not mean:
+                raise InputError(f"mean and std need one value per input channel each, got {len(mean)} and {len(std)} values")
+            if not all(math.isfinite(float(v)) for v in mean) or not all(math.isfinite(float(v)) and float(v) > 0 for v in std):
+                raise InputError(f"mean must be finite and std finite and > 0, got mean={mean}, std={std}")
+        if input_size is not None:
+            if not isinstance(input_size, (tuple, list)) or len(input_size) != 2:
+                raise InputError(f"input_size must be an (H, W) pair such as (32, 32), or None, got {input_size!r}")
+            input_size = (check_count(input_size[0], "input_size[0]"), check_count(input_size[1], "input_size[1]"))
         self.module = module
         self.num_classes = check_count(num_classes, "num_classes", minimum=2)
-        self.input_range = input_range
+        self.input_range = None if input_range is None else check_value_range(input_range, "input_range")
         self.input_size = input_size
         self.forward_fn = forward_fn
         self.register_buffer("mean", None if mean is None else torch.tensor(mean, dtype=torch.float32))
@@ -197,7 +226,8 @@ class Classifier(nn.Module):
     def forward(self, samples: torch.Tensor) -> torch.Tensor:
         """Logits ``[N, num_classes]`` float32 for chain-convention samples. Differentiable."""
         x = self.preprocess(samples)
-        logits = self.forward_fn(self.module, x) if self.forward_fn is not None else self.module(x)
+        network = self.module if self.forward_fn is None else lambda x: self.forward_fn(self.module, x)
+        logits = call_network("the classifier", network, x)
         if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape != (samples.shape[0], self.num_classes):
             shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
             raise InputError(

@@ -40,9 +40,17 @@ from .batch import SampleBatch
 from .chain import Chain
 from .defaults import DEFAULTS
 from .errors import InputError, InputTypeError
-from .validation import ValueRange, check_count
+from .validation import ValueRange, check_count, check_tensor
 
 __all__ = ["SyntheticDataset", "random_flip", "random_crop", "batch_labels"]
+
+
+def _check_augmentable(images: object, indices: object) -> None:
+    """Flips and crops act on images ``[N, C, H, W]`` with one global index each."""
+    check_tensor(images, "images", ndim=4)
+    indices = check_tensor(indices, "indices", ndim=1, floating=False)
+    if len(indices) != len(images):
+        raise InputError(f"indices must hold one global index per image ({len(images)}), got {len(indices)}")
 
 
 def random_flip(images: torch.Tensor, indices: torch.Tensor, seed: int, epoch: int = 0) -> torch.Tensor:
@@ -50,6 +58,7 @@ def random_flip(images: torch.Tensor, indices: torch.Tensor, seed: int, epoch: i
 
     ``images``: ``[N, C, H, W]``; ``indices``: ``[N]`` int64 global sample indices.
     """
+    _check_augmentable(images, indices)
     flip = rng.uniform(seed, indices.cpu(), (), "flip", epoch) < 0.5
     flip = flip.to(images.device)[:, None, None, None]
     return torch.where(flip, images.flip(-1), images)
@@ -64,6 +73,7 @@ def random_crop(
     unbounded data), like the usual CIFAR crop. ``images``: ``[N, C, H, W]``.
     """
     padding = check_count(padding, "padding", minimum=0)
+    _check_augmentable(images, indices)
     if padding == 0:
         return images
     n, _, height, width = images.shape

@@ -8,25 +8,44 @@ work starts, so a bad input never costs a half-finished run.
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
-from .errors import InputError, InputTypeError
+from .errors import GanPostprocError, InputError, InputTypeError
+
+if TYPE_CHECKING:
+    from .batch import SampleBatch
+    from .priors import LatentPrior
 
 __all__ = [
     "ValueRange",
     "check_count",
+    "check_seed",
     "check_positive",
+    "check_number",
     "check_probability",
+    "check_choice",
+    "check_value_range",
+    "check_device",
+    "check_options",
     "check_tensor",
     "check_finite",
     "check_in_range",
     "check_labels",
     "check_same_length",
     "check_weights",
+    "check_images",
+    "check_sample_shape",
+    "check_batch",
+    "check_model_output",
+    "call_network",
 ]
+
+T = TypeVar("T")
 
 ValueRange = tuple[float, float]
 
@@ -43,6 +62,13 @@ def check_count(value: object, name: str, *, minimum: int = 1) -> int:
     return value
 
 
+def check_seed(value: object, name: str = "seed") -> int:
+    """Return ``value`` after checking it is an integer (the key of every random number of a run)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputTypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__}); pass e.g. {name}=0")
+    return value
+
+
 def check_positive(value: object, name: str, *, allow_zero: bool = False) -> float:
     """Return ``value`` as a finite float after checking it is > 0 (or >= 0)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -52,6 +78,17 @@ def check_positive(value: object, name: str, *, allow_zero: bool = False) -> flo
     if not math.isfinite(value) or not bound_ok:
         relation = ">= 0" if allow_zero else "> 0"
         raise InputError(f"{name} must be a finite number {relation}, got {value}")
+    return value
+
+
+def check_number(value: object, name: str, *, low: float | None = None, high: float | None = None) -> float:
+    """Return ``value`` as a float after checking it is a finite number in ``[low, high]`` (``None``: no bound)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputTypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
+        interval = f"[{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
+        raise InputError(f"{name} must be a finite number in {interval}, got {value}")
     return value
 
 
@@ -66,6 +103,74 @@ def check_probability(value: object, name: str, *, open_low: bool = False, open_
         interval = ("(" if open_low else "[") + "0, 1" + (")" if open_high else "]")
         raise InputError(f"{name} must lie in {interval}, got {value}")
     return value
+
+
+def check_choice(value: T, name: str, choices: Sequence[object]) -> T:
+    """Return ``value`` after checking it is one of ``choices``."""
+    if value not in choices:
+        raise InputError(f"{name} must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def check_value_range(value: object, name: str) -> ValueRange:
+    """Return a ``(low, high)`` pair of finite floats with ``low < high`` (a value range such as ``(-1, 1)``)."""
+    if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 2:
+        raise InputError(f"{name} must be a (low, high) pair such as (-1, 1) or (0, 1), or None for unbounded data, got {value!r}")
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
+        raise InputTypeError(f"{name} must hold two numbers (low, high), got {value!r}")
+    low, high = (float(v) for v in value)
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise InputError(f"{name} must be a finite (low, high) pair with low < high, got {value!r}")
+    return (low, high)
+
+
+def check_device(device: object, name: str = "device") -> torch.device:
+    """Parse ``device`` (``"cpu"``, ``"cuda:0"``, a :class:`torch.device`) and check this machine has it."""
+    if not isinstance(device, (str, torch.device)):
+        raise InputTypeError(f"{name} must be a device name such as 'cpu' or 'cuda', got {device!r}")
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as error:
+        raise InputError(f"{name} {device!r} is not a device name; use e.g. 'cpu', 'cuda' or 'cuda:1' ({error})") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"{name} {device!r} asks for CUDA, but this machine has no usable CUDA device; use 'cpu'")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise InputError(f"{name} {device!r}: this machine has {torch.cuda.device_count()} CUDA devices (0-based); pick one of them")
+    return parsed
+
+
+def check_options(target: Callable[..., Any], options: dict[str, Any], what: str) -> None:
+    """Check that ``target(**options)`` binds to ``target``'s signature before calling it.
+
+    The error lists the unknown and the missing options and every option the
+    target takes (with its default), derived from the signature, so a user
+    (or a command line passing ``key=value`` options) learns what is needed.
+    """
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):  # builtins without a signature: let the call itself speak
+        return
+    parameters = {
+        name: p
+        for name, p in signature.parameters.items()
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    }
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    unknown = [] if takes_any else sorted(set(options) - set(parameters))
+    missing = [name for name, p in parameters.items() if p.default is p.empty and name not in options]
+    if not unknown and not missing:
+        return
+    problems = []
+    if missing:
+        problems.append(f"missing required option{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    if unknown:
+        problems.append(f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
+    listing = ", ".join(
+        f"{name} (required)" if p.default is p.empty else f"{name}={p.default!r}" for name, p in parameters.items()
+    )
+    takes = f"It takes: {listing}" if listing else "It takes no options"
+    raise InputError(f"{what}: {'; '.join(problems)}. {takes}")
 
 
 def _describe(x: torch.Tensor) -> str:
@@ -92,7 +197,7 @@ def check_tensor(
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if x.dim() not in allowed:
             wanted = " or ".join(str(a) for a in allowed)
-            raise InputError(f"{name} must have {wanted} dimensions, got {_describe(x)}")
+            raise InputError(f"{name} must have {wanted} dimension{'' if allowed == (1,) else 's'}, got {_describe(x)}")
     if shape is not None:
         ok = x.dim() == len(shape) and all(s is None or s == d for s, d in zip(shape, x.shape))
         if not ok:
@@ -185,3 +290,117 @@ def check_weights(weights: Sequence[float], name: str, *, length: int | None = N
     if abs(total - 1.0) > tolerance:
         raise InputError(f"{name} must sum to 1, got {values} (sum {total:.6g}); divide them by their sum")
     return values
+
+
+def check_images(x: object, name: str, value_range: ValueRange | None) -> torch.Tensor:
+    """Samples with the batch dimension first: floating ``[N, ...]`` (``N >= 1``, at least 2-D), finite,
+    inside ``value_range`` (``None``: unbounded). Returns the tensor unchanged."""
+    x = check_tensor(x, name, floating=True)
+    if x.dim() < 2:
+        raise InputError(
+            f"{name} must be samples with the batch dimension first ([N, C, H, W] images or [N, D] vectors), "
+            f"got {_describe(x)}; add the batch dimension with x.unsqueeze(0)"
+        )
+    check_finite(x, name)
+    return check_in_range(x, name, value_range)
+
+
+def check_sample_shape(x: torch.Tensor, name: str, expected: Sequence[int], what: str) -> torch.Tensor:
+    """Raise unless each sample of ``x`` (``x.shape[1:]``) has the shape ``expected`` of ``what``."""
+    if tuple(x.shape[1:]) != tuple(expected):
+        raise InputError(
+            f"{name} holds samples of shape {list(x.shape[1:])}, but {what} has samples of shape {list(expected)}; "
+            "pass samples of the same kind (same channels and size)"
+        )
+    return x
+
+
+#: ``check_batch(value_range=KEEP)``: accept the batch's own value range.
+KEEP: Any = object()
+
+
+def check_batch(
+    batch: object,
+    method: str,
+    *,
+    value_range: ValueRange | None = KEEP,
+    num_classes: int | None = None,
+    prior: LatentPrior | None = None,
+    need_latents: bool = False,
+) -> SampleBatch:
+    """Check a :class:`~gan_postproc.SampleBatch` handed to ``method`` (a refiner) before any work.
+
+    ``images`` must be set and pass :func:`check_images` in the batch's value
+    range; ``value_range`` (unless ``KEEP``) is the range the method's models
+    expect and must equal the batch's. ``labels``, if present, must be ``[N]``
+    class indices (in ``[0, num_classes)`` when ``num_classes`` is known).
+    ``latents`` are checked against ``prior`` when given (and required with
+    ``need_latents``).
+    """
+    from .batch import SampleBatch
+
+    if not isinstance(batch, SampleBatch):
+        raise InputTypeError(
+            f"{method} refines a gan_postproc.SampleBatch, got {type(batch).__name__}; "
+            "wrap images with SampleBatch(images=x, value_range=(-1, 1))"
+        )
+    if batch.images is None:
+        raise InputError(f"{method} refines images, but the batch has none; build it with SampleBatch(images=...)")
+    if value_range is not KEEP and batch.value_range != (None if value_range is None else tuple(value_range)):
+        raise InputError(
+            f"{method}: the batch's images are in value range {batch.value_range}, but the generator's samples are in "
+            f"{value_range}; rescale them (gan_postproc.ranges.rescale) and set value_range={value_range}"
+        )
+    check_images(batch.images, "batch.images", batch.value_range)
+    if batch.labels is not None:
+        labels = batch.labels
+        if num_classes is not None:
+            check_labels(labels, "batch.labels", num_classes=num_classes, n=len(batch))
+        else:
+            if isinstance(labels, torch.Tensor) and labels.dim() == 2:
+                raise InputError(
+                    f"batch.labels must be class indices of shape [N], got shape {tuple(labels.shape)}, which looks one-hot; "
+                    "pass labels.argmax(dim=1)"
+                )
+            check_tensor(labels, "batch.labels", ndim=1, floating=False)
+            if int(labels.min()) < 0:
+                raise InputError(f"batch.labels must be class indices >= 0, got a minimum of {int(labels.min())}")
+    if need_latents and batch.latents is None:
+        raise InputError(f"{method} needs the batch's latents (it re-runs the generator); keep them in the batch (latents=...)")
+    if prior is not None and batch.latents is not None:
+        prior.check(batch.latents, "batch.latents", len(batch))
+    return batch
+
+
+def check_model_output(x: torch.Tensor, what: str) -> torch.Tensor:
+    """Raise if a model's output ``[N, ...]`` holds NaN/inf for some of the (checked, finite) samples it was given."""
+    finite = torch.isfinite(x.detach()).reshape(x.shape[0], -1).all(dim=1)
+    if not bool(finite.all()):
+        raise InputError(
+            f"{what} returned NaN/inf for {int((~finite).sum())} of {len(finite)} samples (first at row "
+            f"{int((~finite).nonzero()[0, 0])}) although the samples are finite; check the model's weights and the "
+            "input range it expects"
+        )
+    return x
+
+
+def call_network(what: str, network: Callable[..., T], *inputs: torch.Tensor | None) -> T:
+    """Call a user's network; a shape, dtype or device mismatch becomes an :class:`InputError` naming the inputs.
+
+    PyTorch reports such mismatches as ``RuntimeError`` (e.g. "mat1 and mat2
+    shapes cannot be multiplied"); the error raised here says what was fed to
+    ``what`` and keeps PyTorch's message. Out-of-memory errors and the
+    library's own errors pass through unchanged.
+    """
+    try:
+        return network(*inputs)
+    except GanPostprocError:
+        raise
+    except torch.OutOfMemoryError:
+        raise
+    except RuntimeError as error:
+        fed = "; ".join(_describe(x) for x in inputs if isinstance(x, torch.Tensor))
+        raise InputError(
+            f"{what} failed on its input ({fed}): {error}. Check that the inputs have the shape, dtype and device "
+            "the network expects (chain samples are float32 [N, C, H, W] in [-1, 1] or [N, D] vectors, on the model's device)"
+        ) from error

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
-from ..validation import check_count, check_finite
+from ..validation import call_network, check_count, check_finite
 
 __all__ = ["batched_forward", "predict_labels"]
 
@@ -53,7 +53,7 @@ def batched_forward(module: nn.Module, samples: torch.Tensor, *, batch_size: int
     outputs = []
     with torch.no_grad():
         for chunk in samples.split(batch_size):
-            out = module(chunk.to(device))
+            out = call_network(f"the {what}", module, chunk.to(device))
             if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != chunk.shape[0]:
                 shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
                 raise InputError(

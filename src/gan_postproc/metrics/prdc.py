@@ -29,7 +29,7 @@ from torch import nn
 from ..defaults import DEFAULTS
 from ..errors import InputError
 from ..validation import check_count
-from ._checks import check_at_least
+from ._checks import check_at_least, check_features
 from ._two_sets import FeatureBank, TwoSetMetric, features_of_pair
 
 __all__ = ["PRDC", "prdc", "knn_radii"]
@@ -45,6 +45,9 @@ def knn_radii(points: torch.Tensor, k: int, *, block: int = DEFAULTS.metrics_dis
     The point itself (distance 0) counts as the first of the ``k + 1``
     nearest, as in ``prdc``. Needs ``N >= k + 1``.
     """
+    points = check_features(points, "points")
+    k = check_count(k, "k")
+    check_at_least(points.shape[0], k + 1, "points", f"the k-NN radius with k={k} needs k other samples")
     rows = _rows_per_block(points.shape[0], block)
     radii = [torch.cdist(chunk, points).topk(k + 1, dim=1, largest=False).values[:, k] for chunk in points.split(rows)]
     return torch.cat(radii)

@@ -40,6 +40,7 @@ from ..errors import CheckpointError, InputError
 from ..integrations.torch_module import TorchAdapter
 from ..priors import LatentPrior
 from ..scoring import Classifier, Discriminator, ScoreKind
+from ..validation import check_labels
 from .assets import load_shipped_state, load_state_dict_strict, load_weights, read_manifest
 
 __all__ = [
@@ -215,6 +216,8 @@ def _check_conditioning(y: torch.Tensor | None, num_classes: int | None, what: s
         raise InputError(f"this {what} is unconditional; call it without labels")
     if num_classes is not None and y is None:
         raise InputError(f"this {what} is conditional ({num_classes} classes); pass labels y of shape [N]")
+    if num_classes is not None:
+        check_labels(y, "y", num_classes=num_classes)
 
 
 class DigitsDiscriminator(nn.Module):

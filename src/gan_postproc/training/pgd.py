@@ -24,8 +24,9 @@ from typing import Literal
 
 import torch
 
-from ..ranges import CHAIN_RANGE, clamp_to
 from ..errors import InputError
+from ..numerics import FiniteGuard
+from ..ranges import CHAIN_RANGE, clamp_to
 from ..validation import ValueRange, check_count, check_positive
 
 __all__ = ["NORMS", "project_l2_ball", "project_linf_ball", "random_l2_start", "pgd", "pgd_l2"]
@@ -78,6 +79,7 @@ def pgd(
     norm: Norm = "l2",
     value_range: ValueRange | None = CHAIN_RANGE,
     start: torch.Tensor | None = None,
+    guard: FiniteGuard | None = None,
 ) -> torch.Tensor:
     """Maximise a per-sample objective by projected gradient ascent in the ``norm`` ball around ``images``.
 
@@ -94,6 +96,9 @@ def pgd(
         norm: the threat model, ``"l2"`` or ``"linf"``.
         value_range: valid range to clamp to; ``None`` for unbounded data.
         start: initial perturbation (e.g. :func:`random_l2_start`); zero if ``None``.
+        guard: a :class:`~gan_postproc.numerics.FiniteGuard` over the ``N``
+            samples: a step that makes a sample NaN/inf is undone and the sample
+            keeps its last finite iterate. ``None``: no guard.
 
     Returns:
         ``[N, ...]`` detached images with ``||x - x0|| <= eps`` per sample (in
@@ -112,8 +117,11 @@ def pgd(
             x = x.detach().requires_grad_(True)
             (grad,) = torch.autograd.grad(objective(x).sum(), x)
             direction = grad / (_per_sample_norm(grad) + _NORM_EPS) if norm == "l2" else grad.sign()
-            x = x.detach() + step_size * direction
+            previous = x.detach()
+            x = previous + step_size * direction
             x = clamp_to(x0 + project(x - x0, eps), value_range)
+            if guard is not None:
+                x = guard.keep_finite(previous, x)
     return x.detach()
 
 

@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 from ..defaults import DEFAULTS
 from ..errors import CheckpointError, InputError, InputTypeError
 from ..ranges import CHAIN_RANGE
-from ..validation import ValueRange, check_count, check_finite, check_in_range, check_labels, check_positive, check_tensor
+from ..validation import ValueRange, call_network, check_count, check_images, check_labels, check_positive, check_tensor
 from .checkpoint import load_checkpoint, read_checkpoint_state, save_checkpoint
 from .pgd import pgd_l2, random_l2_start
 
@@ -115,17 +115,13 @@ def _check_data(
     """Validate images and labels against each other and against the model's output; return them and K."""
     if not isinstance(model, nn.Module):
         raise InputTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    images = check_tensor(images, "images", floating=True)
-    if images.dim() < 2:
-        raise InputError(f"images must be [N, ...] (e.g. [N, C, H, W]), got shape {tuple(images.shape)}")
-    check_finite(images, "images")
-    check_in_range(images, "images", value_range)
+    images = check_images(images, "images", value_range)
     labels = check_tensor(labels, "labels", ndim=1, floating=False)
     if labels.shape[0] != images.shape[0]:
         raise InputError(f"images and labels must hold the same number of samples, got {images.shape[0]} and {labels.shape[0]}")
     was_training = model.training
     with torch.no_grad():
-        logits = model.eval()(images[:2].to(_model_device(model)))
+        logits = call_network("the model", model.eval(), images[:2].to(_model_device(model)))
     model.train(was_training)
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != min(2, images.shape[0]):
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
