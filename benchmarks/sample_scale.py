@@ -10,7 +10,6 @@ within 1.10.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys

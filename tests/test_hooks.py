@@ -9,7 +9,6 @@ import torch
 
 from gan_postproc import Chain, LatentSampler, Refiner, SampleBatch, hookimpl
 from gan_postproc.errors import HookError, PluginError
-from gan_postproc.manager import PluginManager
 from gan_postproc.registry import Registry
 
 

@@ -36,9 +36,8 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -58,8 +57,6 @@ from .scoring import Discriminator, ScoreKind, _to_per_sample
 from .splitting import capture_output
 from .validation import check_count, check_labels, check_positive, check_sample_shape
 
-if TYPE_CHECKING:
-    from .bench.setups import BenchmarkContext
 
 __all__ = [
     "CHECKPOINT_FORMAT",

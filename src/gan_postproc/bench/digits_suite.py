@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from ..errors import InputError
 from ..io import atomic_write_json, check_writable
