@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections import OrderedDict
+from pathlib import Path
 
 import pytest
 import torch
@@ -371,3 +372,28 @@ def test_a_network_with_nan_parameters_is_refused(trained, tmp_path):
     path = broken.save(tmp_path / "broken.safetensors")
     with pytest.raises(InputError, match=r"holds NaN/inf.*load another file"):
         LatentGA(path)
+
+
+def test_cli_killed_part_way_resumes_to_the_uninterrupted_network(tmp_path):
+    """Fault test: SIGKILL during `train-importance`, re-run, the same network as an uninterrupted run."""
+    import signal
+
+    from gan_postproc.cli import main
+
+    from .faults import interrupt_part_way, safetensors_content
+
+    def argv(out: Path) -> list[str]:
+        return [
+            "train-importance", "--model", "tests.test_latent_reweighting:cli_adapter", "--data", "tests.test_latent_reweighting:cli_data",
+            "--holdout", "200", "--out", str(out), "--steps", "40", "--critic-steps", "1", "--critic-warmup", "10",
+            "--batch-size", "64", "--lr", "3e-3", "--critic-lr", "3e-3", "--eval-every", "10", "--quiet",
+        ]
+
+    reference, killed = tmp_path / "reference.safetensors", tmp_path / "killed.safetensors"
+    assert main(argv(reference)) == 0
+    checkpoint = tmp_path / "killed.safetensors.checkpoint" / "last.safetensors"
+    stopped = interrupt_part_way(argv(killed), started=checkpoint.is_file, finished=killed.is_file, slow=0.05)
+    assert stopped.returncode == -signal.SIGKILL
+    assert main(argv(killed)) == 0
+    assert safetensors_content(killed)[0] == safetensors_content(reference)[0]  # the network's tensors, bit for bit
+    assert sorted(p.name for p in checkpoint.parent.iterdir()) == ["last.safetensors"]  # no temp file left
