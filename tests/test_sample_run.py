@@ -81,6 +81,11 @@ def _sample_args(out: Path) -> list[str]:
             "--shard-size", "20", "--batch-size", "10", "--no-progress"]
 
 
+#: Seconds added to each progress step of the interrupted runs: long enough that a loaded machine, which may
+#: not schedule the polling test process for a second, still signals the run before it ends.
+SLOW = 0.3
+
+
 def test_a_run_interrupted_then_killed_resumes_to_identical_output(tmp_path):
     from gan_postproc.cli import main
 
@@ -93,11 +98,11 @@ def test_a_run_interrupted_then_killed_resumes_to_identical_output(tmp_path):
     def complete() -> bool:
         return bool((read_manifest(out) or {}).get("complete"))
 
-    stopped = interrupt_part_way(_sample_args(out), started=lambda: shards_done() >= 2, finished=complete, signal_number=signal.SIGINT)
+    stopped = interrupt_part_way(_sample_args(out), started=lambda: shards_done() >= 2, finished=complete, signal_number=signal.SIGINT, slow=SLOW)
     assert stopped.returncode == 130 and "Traceback" not in stopped.stderr
     assert stopped.stderr.strip().splitlines()[-1] == "gan-postproc sample: interrupted; re-run the same command to resume where it stopped"
     first = shards_done()
-    interrupt_part_way(_sample_args(out), started=lambda: shards_done() >= first + 2, finished=complete)
+    interrupt_part_way(_sample_args(out), started=lambda: shards_done() >= first + 2, finished=complete, slow=SLOW)
     assert main(_sample_args(out)) == 0
     assert files(reference) == files(out)  # nothing lost, nothing twice, no temp files left, same bytes
     assert len(list((out / "images").glob("*.png"))) == 300
