@@ -133,6 +133,18 @@ class Defaults:
     calibration_real_pool: int = 20_000
     #: Steps between held-out evaluations (and checkpoints).
     calibration_eval_every: int = 100
+    #: Weight lambda of the WGAN-GP gradient penalty (Gulrajani et al. 2017, Eq. 3) kept during BCE
+    #: fine-tuning, as the latent-reweighting paper does (Sec. 4.3); 0 = off. Off by default: it pulls
+    #: the logit's slope towards 1, biasing the ratio (the known-ratio toy of tests/test_calibration.py).
+    calibration_gradient_penalty: float = 0.0
+    #: How calibrate_discriminator selects its best step: "bce" (held-out binary cross-entropy) or
+    #: "emd" (EMD of SIR-resampled generated samples to held-out real ones, as the paper selects).
+    calibration_select_on: str = "bce"
+    #: The selection calibrated_copy uses (the density-ratio samplers' calibrate_critic_on and the
+    #: benchmark rows): "emd". With "bce" DRS/SIR/MH made EMD about 2x worse on the DOT 2-D models.
+    calibration_copy_select_on: str = "emd"
+    #: "emd" selection: resampled generated samples (and held-out real ones) compared.
+    calibration_select_emd_samples: int = 1_000
 
     # --- truncation ----------------------------------------------------------
     #: Threshold psi of the truncated-normal prior: |z_i| <= psi (Slim's incremental-learning paper: 1.5).
