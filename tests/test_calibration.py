@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 
@@ -139,3 +140,54 @@ def test_the_calibrate_command_killed_part_way_resumes_to_the_uninterrupted_chec
     assert main(command(killed)) == 0
     assert safetensors_content(killed) == safetensors_content(reference)  # weights, optimiser, best copy, history: bit for bit
     assert sorted(p.name for p in tmp_path.iterdir()) == ["killed.safetensors", "reference.safetensors"]  # no temp file left
+
+
+def _penalty(discriminator: Discriminator) -> float:
+    """Mean (|d logit / dx| - 1)^2 over x in [-3, 4], the quantity the WGAN-GP penalty drives to 0."""
+    x = torch.linspace(-3, 4, 200)[:, None].requires_grad_(True)
+    with torch.enable_grad():
+        (gradient,) = torch.autograd.grad(discriminator.module(x).sum(), x)
+    return float(((gradient.abs()[:, 0] - 1) ** 2).mean())
+
+
+def test_the_gradient_penalty_bounds_the_slope_of_the_calibrated_logit():
+    last = lambda: dict(SETTINGS, steps=150, select_on=lambda _, later=itertools.count(): -next(later))  # noqa: E731  (keep the last step)
+    plain = calibrate_discriminator(critic_adapter(), real_data, **last())
+    penalised = calibrate_discriminator(critic_adapter(), real_data, gradient_penalty=10.0, **last())
+    assert _penalty(penalised) < 0.5 * _penalty(plain)
+    again = calibrate_discriminator(critic_adapter(), real_data, gradient_penalty=10.0, **last())
+    assert all(torch.equal(v, again.module.state_dict()[k]) for k, v in penalised.module.state_dict().items())  # same seed, same copy
+
+
+def test_a_selection_criterion_picks_the_step_it_scores_lowest():
+    seen = []
+
+    def criterion(discriminator: Discriminator) -> float:
+        seen.append({k: v.clone() for k, v in discriminator.module.state_dict().items()})
+        return 1.0 if len(seen) != 3 else 0.0  # the third evaluation (step 100) is the best
+
+    result = calibrate_discriminator(critic_adapter(), real_data, select_on=criterion, **dict(SETTINGS, steps=200))
+    assert [step for step, _ in result.module.history] == [0, 50, 100, 150, 200]
+    assert result.module.best_step == 100
+    assert all(torch.equal(v, seen[2][k]) for k, v in result.module.state_dict().items())
+
+
+def test_emd_selection_scores_steps_by_the_emd_of_sir_resampled_samples(monkeypatch):
+    from gan_postproc import calibration
+    from gan_postproc.metrics import emd
+
+    adapter = critic_adapter()
+    result = calibrate_discriminator(adapter, real_data, select_on="emd", **dict(SETTINGS, steps=100))
+    history = dict(result.module.history)
+    assert result.module.best_step == min(history, key=history.get)
+    bare = emd(AffineGenerator()(torch.randn(1000, 1, generator=torch.Generator().manual_seed(5))), real_data(1000, 6))
+    assert min(history.values()) < bare  # resampling with the calibrated ratios moves samples towards the data
+    seen = {}
+    monkeypatch.setattr(calibration, "calibrate_discriminator", lambda *args, **kwargs: seen.update(kwargs) or result)
+    calibration.calibrated_copy(adapter, adapter.discriminator, real_data, seed=12345)
+    assert seen["select_on"] == "emd"  # the samplers' calibration (calibrate_critic_on, benchmark rows) selects by EMD
+
+
+def test_an_unknown_selection_criterion_is_refused():
+    with pytest.raises(InputError, match="select_on"):
+        calibrate_discriminator(critic_adapter(), real_data, select_on="fid", steps=1)
