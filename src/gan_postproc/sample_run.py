@@ -113,7 +113,7 @@ def _shard_is_complete(out: Path, config: SampleRunConfig, shard: int) -> bool:
     if not path.exists():
         return False
     try:
-        with np.load(path) as data:
+        with np.load(path, allow_pickle=False) as data:
             indices = data["indices"]
     except Exception:  # a file cut short by a crash before the rename cannot exist; anything else is redone
         return False
@@ -231,11 +231,11 @@ def _acceptance_rate(out: Path, shards: list[int]) -> float | None:
     rejection samplers (``None`` for samplers that do not reject)."""
     samples = proposals = 0
     for shard in shards:
-        with np.load(_shard_path(out, shard)) as data:
-            if "provenance/proposals" not in data.files:
-                return None
-            samples += len(data["indices"])
-            proposals += int(data["provenance/proposals"].sum())
+        data = read_npz(_shard_path(out, shard), "sample shard", fix=_DAMAGED_RUN)
+        if "provenance/proposals" not in data:
+            return None
+        samples += len(data["indices"])
+        proposals += int(data["provenance/proposals"].sum())
     return samples / proposals if proposals else None
 
 
