@@ -44,3 +44,10 @@ def test_ci_runs_exactly_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
     assert ci in README
     assert "pytest" in ci
+
+
+def test_every_benchmark_is_listed_in_the_readme():
+    from gan_postproc.cli.bench_command import available
+
+    missing = [name for name in available() if f"| `{name}` |" not in README]
+    assert not missing, f"benchmarks missing from the README's table: {missing}"
