@@ -30,7 +30,6 @@ from gan_postproc.plugins._importance_network import load_shipped_importance_net
 NAME = "latent_rs_figure"
 HELP = "digits samples in bands of latentRS acceptance probability, and how P_a correlates with independent quality scores (paper Figure 4)"
 
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bands", type=int, default=5, help="rows of the figure: quantile bands of P_a (default %(default)s)")
     parser.add_argument("--per-band", type=int, default=12, help="images per row (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the prior draws (default %(default)s)")
-    parser.add_argument("--out", type=Path, default=RESULTS / "latent_rs_figure.png", help="PNG to write (default %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("latent_rs_figure.png"), help="PNG to write (default: latent_rs_figure.png in the current folder)")
 
 
 @torch.no_grad()

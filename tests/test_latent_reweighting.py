@@ -397,3 +397,17 @@ def test_cli_killed_part_way_resumes_to_the_uninterrupted_network(tmp_path):
     assert main(argv(killed)) == 0
     assert safetensors_content(killed)[0] == safetensors_content(reference)[0]  # the network's tensors, bit for bit
     assert sorted(p.name for p in checkpoint.parent.iterdir()) == ["last.safetensors"]  # no temp file left
+
+
+def test_figure_4_benchmark_draws_acceptance_bands_and_reports_correlations(tmp_path, capsys):
+    from gan_postproc.cli import main
+
+    figure = tmp_path / "fig4.png"
+    argv = ["bench", "latent_rs_figure", "--samples", "300", "--bands", "3", "--per-band", "4", "--out", str(figure), "--json"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    bands = result["bands"]
+    assert len(bands) == 3 and all(a["p_max"] <= b["p_min"] + 1e-6 for a, b in zip(bands, bands[1:]))  # ordered bands
+    assert 0.2 < result["mean_acceptance"] < 0.5  # about 1/m = 1/3 on the shipped network
+    assert all(-1.0 <= value <= 1.0 for value in result["spearman"].values())
+    assert figure.stat().st_size > 1000
