@@ -27,9 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Runs ``gan-postproc ARGV`` with every progress step delayed by SECONDS: ``python -c SLOWED SECONDS ARGV...``.
 #: One torch thread, like the test process, so a run resumed in the test equals one made there.
 SLOWED = """
-import sys, time
+import signal, sys, time
 import torch
 import tqdm.std
+signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as in a terminal, even when started from a background job (SIGINT ignored)
 torch.set_num_threads(1)  # as in the test process (conftest): float sums then match bit for bit
 update = tqdm.std.tqdm.update
 def slow_update(self, n=1):

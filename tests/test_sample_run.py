@@ -83,7 +83,7 @@ def _sample_args(out: Path) -> list[str]:
 
 #: Seconds added to each progress step of the interrupted runs: long enough that a loaded machine, which may
 #: not schedule the polling test process for a second, still signals the run before it ends.
-SLOW = 0.3
+SLOW = 0.2
 
 
 def test_a_run_interrupted_then_killed_resumes_to_identical_output(tmp_path):
