@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import abc
+
 import torch
 from torch import nn
 
@@ -41,7 +43,7 @@ def features_of_pair(
     return real_f, fake_f
 
 
-class TwoSetMetric:
+class TwoSetMetric(abc.ABC):
     """Base of the accumulating real-vs-generated metrics.
 
     Args:
@@ -79,5 +81,6 @@ class TwoSetMetric:
         for is_real, feats in parts:
             self._add(feats, real=is_real)
 
+    @abc.abstractmethod
     def _add(self, features: torch.Tensor, *, real: bool) -> None:
-        raise NotImplementedError
+        """Accumulate one batch of ``[n, F]`` features of the real (``real=True``) or generated set."""
