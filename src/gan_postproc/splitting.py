@@ -12,6 +12,7 @@ the submodule's input past it) and the submodule runs once per forward pass
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -43,9 +44,8 @@ def capture_output(layer: nn.Module, run: Callable[[], object], *, name: str = "
 
     handle = layer.register_forward_hook(capture)
     try:
-        run()
-    except _StopForward:
-        pass
+        with contextlib.suppress(_StopForward):  # the hook stops the forward pass once the layer has run
+            run()
     finally:
         handle.remove()
     if not captured:
