@@ -69,7 +69,7 @@ from gan_postproc import rng
 from gan_postproc.adapter import Adapter
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError, MissingModelError
-from gan_postproc.loading import checked_entries
+from gan_postproc.loading import checked_entries, differing_keys
 from gan_postproc.plugins._importance_network import (
     ImportanceNetwork,
     as_importance_network,
@@ -550,7 +550,7 @@ class _Trainer:
         if not isinstance(stored, dict):
             raise CheckpointError(f"{checkpoint}: its stored run settings are a {type(stored).__name__}, not an object; {_DAMAGED}")
         if stored != config:
-            changed = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
+            changed = differing_keys(stored, config)
             raise CheckpointError(
                 f"{checkpoint} was written by a run with different settings ({', '.join(changed)} differ); resume with "
                 "the same data and arguments (only steps may grow), or pass another checkpoint_dir to start afresh"

@@ -44,6 +44,7 @@ __all__ = [
     "read_safetensors_metadata",
     "metadata_json",
     "checked_entries",
+    "differing_keys",
     "read_json",
     "read_npz",
     "torch_load_weights",
@@ -142,6 +143,12 @@ def checked_entries(
     if missing:
         raise CheckpointError(f"{what} {path}: its {entry!r} metadata lacks {', '.join(missing)}; {fix or _DEFAULT_FIX}")
     return value
+
+
+def differing_keys(stored: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """The keys, sorted, whose values differ between a stored settings record and the current one
+    (a key present in only one of them counts): what a resumed run names when it refuses to continue."""
+    return sorted(key for key in set(stored) | set(current) if stored.get(key) != current.get(key))
 
 
 def read_json(

@@ -35,7 +35,7 @@ from ..defaults import DEFAULTS
 from ..errors import InputError
 from ..image_files import NpzImages, list_images, read_image, read_images, read_label_file, read_npz_images, to_chain, to_uint8, write_image
 from ..io import atomic_write_bytes, atomic_write_json, check_writable, npz_bytes, remove_stale_temp_files
-from ..loading import read_json, read_npz
+from ..loading import differing_keys, read_json, read_npz
 from ..ranges import CHAIN_RANGE, rescale
 from ..registry import get_registry
 from .specs import parse_options
@@ -97,7 +97,7 @@ def _check_manifest(output: Path, record: dict[str, Any]) -> None:
         if not isinstance(stored, dict):
             raise InputError(f"{path} is not a refine settings record; delete it (or the output folder) to start over")
         if stored != record:
-            changed = sorted(k for k in set(stored) | set(record) if stored.get(k) != record.get(k))
+            changed = differing_keys(stored, record)
             raise InputError(
                 f"{output} holds the output of a run with other settings ({', '.join(changed)} differ); "
                 "re-run with the same settings to resume, or choose another --output"
