@@ -28,11 +28,11 @@ from typing import Any
 
 import torch
 
-from gan_postproc.batch import SampleBatch
+from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.bench.report import describe_run, format_table, machine_info
-from gan_postproc.chain import Chain
+from gan_postproc.pipeline.chain import Chain
 from gan_postproc.defaults import DEFAULTS
-from gan_postproc.io import atomic_write, atomic_write_json
+from gan_postproc.files.writing import atomic_write, atomic_write_json
 
 NAME = "bigroc"
 HELP = "BIGRoC ablations on the shipped digits GANs: robust vs normal classifier, steps, L2 vs L-inf, eps curve (plot), debiasing"
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from gan_postproc.bench.contexts import digits_context, digits_evaluator
     from gan_postproc.metrics import balance_kl
     from gan_postproc.models.digits import DIGITS_IMAGE_SHAPE, DIGITS_NUM_CLASSES
-    from gan_postproc.plugins.bigroc import BIGRoC
+    from gan_postproc.plugins.bigroc.refiner import BIGRoC
 
     torch.set_num_threads(args.threads)
     n, seeds = args.n, list(args.seeds)

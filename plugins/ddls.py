@@ -34,18 +34,18 @@ from __future__ import annotations
 import torch
 
 from gan_postproc import hookimpl
-from gan_postproc.adapter import Adapter
-from gan_postproc.batch import SampleBatch
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup, FloorFn
-from gan_postproc.chain import RunReport
+from gan_postproc.pipeline.chain import RunReport
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import InputError
-from gan_postproc.numerics import FiniteGuard
-from gan_postproc.sampler import LatentSampler, SampleRequest
-from gan_postproc.scoring import Discriminator
+from gan_postproc.pipeline.numerics import FiniteGuard
+from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest
+from gan_postproc.pipeline.scoring import Discriminator
 from gan_postproc.validation import check_count, check_positive
 
-from ._discriminator import potential, resolve_discriminator
+from gan_postproc.pipeline.discriminator_readings import potential, resolve_discriminator
 
 __all__ = ["DDLS"]
 
@@ -64,7 +64,7 @@ class DDLS(LatentSampler):
 
     Returns batches with ``latents`` (and ``labels``) and ``provenance["nonfinite_restored"]``
     (1 for a sample whose step went NaN/inf: it kept its last finite latent, see
-    :class:`~gan_postproc.numerics.FiniteGuard`); the chain generates the samples.
+    :class:`~gan_postproc.pipeline.numerics.FiniteGuard`); the chain generates the samples.
 
     Example::
 

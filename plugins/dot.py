@@ -43,19 +43,19 @@ from typing import Literal
 import torch
 
 from gan_postproc import hookimpl, rng
-from gan_postproc.adapter import Adapter
-from gan_postproc.batch import SampleBatch
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup, FloorFn
-from gan_postproc.chain import RunReport
+from gan_postproc.pipeline.chain import RunReport
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import InputError
-from gan_postproc.numerics import FiniteGuard
-from gan_postproc.ranges import clamp_to
-from gan_postproc.refiner import Refiner
-from gan_postproc.scoring import Discriminator
+from gan_postproc.pipeline.numerics import FiniteGuard
+from gan_postproc.pipeline.ranges import clamp_to
+from gan_postproc.pipeline.refiner import Refiner
+from gan_postproc.pipeline.scoring import Discriminator
 from gan_postproc.validation import check_count, check_positive, check_probability
 
-from ._discriminator import potential, realness, resolve_discriminator
+from gan_postproc.pipeline.discriminator_readings import potential, realness, resolve_discriminator
 
 __all__ = ["DOT", "Space", "SPACES", "estimate_k_eff"]
 
@@ -80,7 +80,7 @@ class DOT(Refiner):
 
     The refined batch carries ``scores["discriminator"]`` (``D`` of the result: probability,
     or critic score) and ``provenance["nonfinite_restored"]`` (1 for a sample whose step went
-    NaN/inf: it kept its last finite value, see :class:`~gan_postproc.numerics.FiniteGuard`);
+    NaN/inf: it kept its last finite value, see :class:`~gan_postproc.pipeline.numerics.FiniteGuard`);
     latent-space DOT also replaces ``latents``.
 
     Example::

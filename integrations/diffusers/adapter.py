@@ -44,18 +44,18 @@ import torch
 from torch import nn
 
 from gan_postproc import hookimpl
-from gan_postproc.adapter import Adapter
-from gan_postproc.batch import SampleBatch
-from gan_postproc.chain import Chain
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.batch import SampleBatch
+from gan_postproc.pipeline.chain import Chain
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import InputError, InputTypeError, PluginError
 from gan_postproc.optional import require
-from gan_postproc.priors import LatentPrior
-from gan_postproc.ranges import CHAIN_RANGE, rescale
-from gan_postproc.refiner import Refiner
-from gan_postproc.rejection import RejectionSampler
-from gan_postproc.sampler import LatentSampler, PriorSampler, SampleRequest
-from gan_postproc.scoring import Classifier, Discriminator, ScoreKind, as_classifier, as_discriminator
+from gan_postproc.pipeline.priors import LatentPrior
+from gan_postproc.pipeline.ranges import CHAIN_RANGE, rescale
+from gan_postproc.pipeline.refiner import Refiner
+from gan_postproc.pipeline.rejection import RejectionSampler
+from gan_postproc.pipeline.sampler import LatentSampler, PriorSampler, SampleRequest
+from gan_postproc.pipeline.scoring import Classifier, Discriminator, ScoreKind, as_classifier, as_discriminator
 from gan_postproc.validation import ValueRange, check_device, check_in_range, check_tensor
 
 __all__ = [

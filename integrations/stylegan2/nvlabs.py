@@ -55,15 +55,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_postproc import hookimpl
-from gan_postproc.adapter import Adapter
+from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError
-from gan_postproc.loading import CodeExecutionWarning, load_code_pickle, torch_load_weights
-from gan_postproc.priors import LatentPrior
-from gan_postproc.ranges import CHAIN_RANGE
+from gan_postproc.files.loading import CodeExecutionWarning, load_code_pickle, torch_load_weights
+from gan_postproc.pipeline.priors import LatentPrior
+from gan_postproc.pipeline.ranges import CHAIN_RANGE
 from gan_postproc.rng import normal
-from gan_postproc.scoring import Classifier, Discriminator, ScoreKind, as_classifier
-from gan_postproc.splitting import module_device
+from gan_postproc.pipeline.scoring import Classifier, Discriminator, ScoreKind, as_classifier
+from gan_postproc.pipeline.splitting import module_device
 from gan_postproc.validation import check_count, check_probability
 
 __all__ = [

@@ -3,12 +3,12 @@
 Data: a folder with one sub-folder of PNG/JPEG images per class (the class
 names are the sub-folder names, in sorted order), or an ``.npz`` with an
 image array and a label array. The network is a
-:class:`~gan_postproc.classifier_files.ConvClassifier` sized for the images;
-training is :func:`gan_postproc.training.train_robust_classifier` (Madry et
+:class:`~gan_postproc.files.classifiers.ConvClassifier` sized for the images;
+training is :func:`gan_postproc.plugins.bigroc.train_robust_classifier` (Madry et
 al. 2018: every mini-batch replaced by its L2 PGD adversarial examples). The
 result is a classifier file (``.safetensors`` with its description, see
-:mod:`gan_postproc.classifier_files`) that ``gan-postproc refine --classifier``
-and :func:`~gan_postproc.classifier_files.load_classifier` read.
+:mod:`gan_postproc.files.classifiers`) that ``gan-postproc refine --classifier``
+and :func:`~gan_postproc.files.classifiers.load_classifier` read.
 
 A resumable checkpoint is written after every epoch (``--checkpoint-dir``,
 default ``OUTPUT.ckpt/``); re-running the same command continues from it.
@@ -27,14 +27,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..classifier_files import ConvClassifier, save_classifier
-from ..defaults import DEFAULTS
-from ..errors import InputError
-from ..image_files import list_images, read_images, read_label_file, read_npz_images, to_chain
-from ..io import check_writable, remove_stale_temp_files
-from ..ranges import CHAIN_RANGE
-from ..scoring import Classifier
-from ..validation import check_count, check_positive
+from gan_postproc.files.classifiers import ConvClassifier, save_classifier
+from gan_postproc.defaults import DEFAULTS
+from gan_postproc.errors import InputError
+from gan_postproc.files.images import list_images, read_images, read_label_file, read_npz_images, to_chain
+from gan_postproc.files.writing import check_writable, remove_stale_temp_files
+from gan_postproc.pipeline.ranges import CHAIN_RANGE
+from gan_postproc.pipeline.scoring import Classifier
+from gan_postproc.validation import check_count, check_positive
 
 NAME = "train-robust-classifier"
 HELP = "train an L2-PGD adversarially robust classifier (Madry et al.) on a folder of class sub-folders or an .npz, for BIGRoC"
@@ -108,7 +108,7 @@ def _split(n: int, labels: torch.Tensor, fraction: float, seed: int) -> tuple[to
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training import AttackSettings, classifier_accuracy, train_robust_classifier
+    from gan_postproc.classifier_training import AttackSettings, classifier_accuracy, train_robust_classifier
 
     if args.output.suffix != ".safetensors":
         raise InputError(f"--output must be a .safetensors file, got {args.output}")

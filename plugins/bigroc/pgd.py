@@ -24,10 +24,10 @@ from typing import Literal
 
 import torch
 
-from ..errors import InputError
-from ..numerics import FiniteGuard
-from ..ranges import CHAIN_RANGE, clamp_to
-from ..validation import ValueRange, check_count, check_positive
+from gan_postproc.errors import InputError
+from gan_postproc.pipeline.numerics import FiniteGuard
+from gan_postproc.pipeline.ranges import CHAIN_RANGE, clamp_to
+from gan_postproc.validation import ValueRange, check_count, check_positive
 
 __all__ = ["NORMS", "project_l2_ball", "project_linf_ball", "random_l2_start", "pgd", "pgd_l2"]
 
@@ -96,7 +96,7 @@ def pgd(
         norm: the threat model, ``"l2"`` or ``"linf"``.
         value_range: valid range to clamp to; ``None`` for unbounded data.
         start: initial perturbation (e.g. :func:`random_l2_start`); zero if ``None``.
-        guard: a :class:`~gan_postproc.numerics.FiniteGuard` over the ``N``
+        guard: a :class:`~gan_postproc.pipeline.numerics.FiniteGuard` over the ``N``
             samples: a step that makes a sample NaN/inf is undone and the sample
             keeps its last finite iterate. ``None``: no guard.
 

@@ -35,7 +35,7 @@ balanced than a plain argmax.
 (``eps_range``: the paper quotes ``[-1, 1]`` for CIFAR-10 and ``[0, 1]`` for
 ImageNet, Appendix E) and converted to the chain's ``[-1, 1]``; the
 classifier's own input range and normalisation live in its
-:class:`~gan_postproc.scoring.Classifier` wrapper.
+:class:`~gan_postproc.pipeline.scoring.Classifier` wrapper.
 """
 
 from __future__ import annotations
@@ -51,19 +51,19 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from gan_postproc import hookimpl, rng
-from gan_postproc.adapter import Adapter
-from gan_postproc.batch import SampleBatch
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
-from gan_postproc.chain import RunReport
+from gan_postproc.pipeline.chain import RunReport
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError, MissingModelError
-from gan_postproc.io import atomic_write, atomic_write_json
-from gan_postproc.loading import read_json, read_safetensors
-from gan_postproc.numerics import FiniteGuard
-from gan_postproc.ranges import CHAIN_RANGE, clamp_to, rescale
-from gan_postproc.refiner import Refiner
-from gan_postproc.scoring import Classifier
-from gan_postproc.training.pgd import NORMS, Norm, pgd
+from gan_postproc.files.writing import atomic_write, atomic_write_json
+from gan_postproc.files.loading import read_json, read_safetensors
+from gan_postproc.pipeline.numerics import FiniteGuard
+from gan_postproc.pipeline.ranges import CHAIN_RANGE, clamp_to, rescale
+from gan_postproc.pipeline.refiner import Refiner
+from gan_postproc.pipeline.scoring import Classifier
+from gan_postproc.plugins.bigroc.pgd import NORMS, Norm, pgd
 from gan_postproc.validation import (
     ValueRange,
     check_batch,
@@ -115,7 +115,7 @@ def targeted_pgd(
     reference code) or by sign (``"linf"``); the total perturbation is then
     projected onto the ball of radius ``eps`` around the original ``images``
     and the result clamped to ``value_range``. No random start. The projected
-    ascent itself is the project's one PGD, :func:`gan_postproc.training.pgd.pgd`
+    ascent itself is the project's one PGD, :func:`gan_postproc.plugins.bigroc.pgd.pgd`
     (also behind adversarial training); here its objective is the targeted
     ``log p(y | x)``. Every sample is refined independently of the others, so
     results do not depend on batching.
@@ -130,7 +130,7 @@ def targeted_pgd(
         norm: threat model, ``"l2"`` or ``"linf"``.
         value_range: range to clamp to; ``None`` for unbounded data.
         autocast: run the classifier under :func:`torch.autocast`.
-        guard: a :class:`~gan_postproc.numerics.FiniteGuard` over the ``N`` images:
+        guard: a :class:`~gan_postproc.pipeline.numerics.FiniteGuard` over the ``N`` images:
             a step that makes an image NaN/inf is undone (it keeps its last finite iterate).
 
     Returns:
@@ -284,7 +284,7 @@ class BIGRoC(Refiner):
 
     Args:
         classifier: the adversarially robust classifier, wrapped in a
-            :class:`~gan_postproc.scoring.Classifier` that carries its input
+            :class:`~gan_postproc.pipeline.scoring.Classifier` that carries its input
             range and normalisation (put in eval mode). ``None``: use the
             adapter's classifier.
         eps: radius of the threat model, in the units of ``eps_range``
@@ -310,7 +310,7 @@ class BIGRoC(Refiner):
 
     The refined batch carries the target labels in ``provenance["bigroc_target"]`` and
     ``provenance["nonfinite_restored"]`` (1 for an image whose PGD step went NaN/inf and that
-    kept its last finite iterate; see :class:`~gan_postproc.numerics.FiniteGuard`).
+    kept its last finite iterate; see :class:`~gan_postproc.pipeline.numerics.FiniteGuard`).
     """
 
     name = "bigroc"

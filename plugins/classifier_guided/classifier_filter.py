@@ -25,11 +25,11 @@ import torch
 from torch import nn
 
 from gan_postproc import hookimpl
-from gan_postproc.adapter import Adapter
-from gan_postproc.batch import SampleBatch
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
 from gan_postproc.defaults import DEFAULTS
-from gan_postproc.plugins._classifier_loop import (
+from gan_postproc.plugins.classifier_guided.proposals import (
     as_proposal,
     classify,
     classify_proposals_floor,
@@ -37,10 +37,10 @@ from gan_postproc.plugins._classifier_loop import (
     proposal_request,
     resolve_classifier,
 )
-from gan_postproc.rejection import RejectionSampler
-from gan_postproc.sampler import LatentSampler, SampleRequest
-from gan_postproc.scoring import Classifier
-from gan_postproc.synthetic import batch_labels
+from gan_postproc.pipeline.rejection import RejectionSampler
+from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest
+from gan_postproc.pipeline.scoring import Classifier
+from gan_postproc.runs.synthetic import batch_labels
 from gan_postproc.validation import check_probability
 
 __all__ = ["ClassifierFilter", "passes_filter"]

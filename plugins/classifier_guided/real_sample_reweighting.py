@@ -45,9 +45,9 @@ from typing import Literal
 
 import torch
 
-from .defaults import DEFAULTS
-from .errors import InputError
-from .validation import check_count, check_finite, check_same_length, check_tensor
+from gan_postproc.defaults import DEFAULTS
+from gan_postproc.errors import InputError
+from gan_postproc.validation import check_count, check_finite, check_same_length, check_tensor
 
 __all__ = ["TRANSFORMS", "reweight_real_samples", "distance_sums"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..defaults import DEFAULTS
-from ..io import check_writable
-from .specs import SHIPPED_MODELS, SHIPPED_REAL_DATA, load_adapter, load_real_data
+from gan_postproc.defaults import DEFAULTS
+from gan_postproc.files.writing import check_writable
+from gan_postproc.cli.specs import SHIPPED_MODELS, SHIPPED_REAL_DATA, load_adapter, load_real_data
 
 NAME = "shape-discriminator"
 HELP = (
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_writable(args.out, "--out")
-    from gan_postproc.plugins.collaborative import CollaborativeRefiner, shape_discriminator
+    from gan_postproc.plugins.collaborative.refiner import CollaborativeRefiner, shape_discriminator
 
     refiner = CollaborativeRefiner(layer=args.layer, steps=args.steps, step_size=args.step_size, selection=args.selection)
     shape_discriminator(

@@ -8,7 +8,7 @@ map ``h`` of a chosen generator layer ``l`` and the rest of the generator re-dec
 * Eq. 5: ``x^{k+1} = G_L o ... o G_l(h^{k+1})``
 
 for at most ``K`` steps. ``L_G`` follows the discriminator's declared output
-(:class:`~gan_postproc.scoring.ScoreKind`): the non-saturating ``-log D(x)`` (paper, Eq. 2)
+(:class:`~gan_postproc.pipeline.scoring.ScoreKind`): the non-saturating ``-log D(x)`` (paper, Eq. 2)
 for a probability or logit discriminator, ``-D(x)`` for a WGAN/hinge critic.
 
 Which iterate a sample ends with (``selection``):
@@ -40,20 +40,20 @@ from typing import Any, Literal
 import torch
 
 from gan_postproc import hookimpl
-from gan_postproc.adapter import LATENT_LAYER, OUTPUT_LAYER, Adapter
-from gan_postproc.batch import SampleBatch
+from gan_postproc.pipeline.adapter import LATENT_LAYER, OUTPUT_LAYER, Adapter
+from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup, FloorFn
-from gan_postproc.chain import RunReport
+from gan_postproc.pipeline.chain import RunReport
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import InputError, InputTypeError
-from gan_postproc.numerics import FiniteGuard, finite_rows
-from gan_postproc.ranges import clamp_to
-from gan_postproc.refiner import Refiner
-from gan_postproc.scoring import Discriminator, ScoreKind
+from gan_postproc.pipeline.numerics import FiniteGuard, finite_rows
+from gan_postproc.pipeline.ranges import clamp_to
+from gan_postproc.pipeline.refiner import Refiner
+from gan_postproc.pipeline.scoring import Discriminator, ScoreKind
 from gan_postproc.validation import ValueRange, check_count, check_positive
 
-from ._discriminator import generator_loss, potential, realness, resolve_discriminator
-from ._real_data import RealData, iter_real
+from gan_postproc.pipeline.discriminator_readings import generator_loss, potential, realness, resolve_discriminator
+from gan_postproc.real_data import RealData, iter_real
 
 __all__ = [
     "CollaborativeRefiner",
@@ -95,7 +95,7 @@ class CollaborativeRefiner(Refiner):
     The refined batch carries ``scores["discriminator"]`` (``D`` of the returned sample:
     probability, or critic score), ``provenance["refinement_steps"]`` (steps taken) and
     ``provenance["nonfinite_restored"]`` (1 for a sample whose step went NaN/inf: it kept its
-    last finite iterate, see :class:`~gan_postproc.numerics.FiniteGuard`).
+    last finite iterate, see :class:`~gan_postproc.pipeline.numerics.FiniteGuard`).
 
     Example::
 
@@ -346,7 +346,7 @@ def mean_realness(discriminator: Discriminator, real_data: RealData, value_range
 
 def __getattr__(name: str) -> Any:
     if name in _SHAPING_NAMES:
-        from . import _shaping
+        from . import shaping as _shaping
 
         return getattr(_shaping, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -376,7 +376,7 @@ def shipped_shaped_digits_discriminator(like: Discriminator) -> Discriminator:
     from gan_postproc.errors import CheckpointError
     from gan_postproc.models.assets import asset_path, read_manifest, sha256_of
 
-    from ._shaping import load_shaped_discriminator
+    from .shaping import load_shaped_discriminator
 
     path = asset_path("digits", SHAPED_DIGITS_FILE)
     entry = read_manifest("digits").get("files", {}).get(SHAPED_DIGITS_FILE)

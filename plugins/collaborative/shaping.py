@@ -44,17 +44,17 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from gan_postproc import rng
-from gan_postproc.adapter import Adapter
+from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError
-from gan_postproc.io import atomic_write, check_writable, remove_stale_temp_files
-from gan_postproc.loading import load_state_dict_strict, metadata_json, read_safetensors, read_safetensors_metadata
-from gan_postproc.scoring import Discriminator, ScoreKind
+from gan_postproc.files.writing import atomic_write, check_writable, remove_stale_temp_files
+from gan_postproc.files.loading import load_state_dict_strict, metadata_json, read_safetensors, read_safetensors_metadata
+from gan_postproc.pipeline.scoring import Discriminator, ScoreKind
 from gan_postproc.validation import check_count, check_positive, check_sample_shape
 
-from ._discriminator import potential, realness, resolve_discriminator
-from ._real_data import RealData, cycle_real
-from .collaborative import CollaborativeRefiner, collaborative_refine
+from gan_postproc.pipeline.discriminator_readings import potential, realness, resolve_discriminator
+from gan_postproc.real_data import RealData, cycle_real
+from .refiner import CollaborativeRefiner, collaborative_refine
 
 __all__ = ["shape_discriminator", "save_shaped_discriminator", "load_shaped_discriminator"]
 
@@ -107,7 +107,7 @@ def shape_discriminator(
         progress: show a progress bar.
 
     Returns:
-        The shaped copy, a new :class:`~gan_postproc.scoring.Discriminator` with the same
+        The shaped copy, a new :class:`~gan_postproc.pipeline.scoring.Discriminator` with the same
         output convention, in eval mode. Attach it with ``CollaborativeRefiner(discriminator=...)``.
 
     Raises:

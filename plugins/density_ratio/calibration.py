@@ -50,17 +50,17 @@ from safetensors.torch import save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import rng
-from .adapter import Adapter
-from .defaults import DEFAULTS
-from .density_ratio import RealData, draw_prior_samples, real_order, real_samples
-from .errors import CheckpointError, InputError, InputTypeError
-from .io import atomic_write, check_writable, remove_stale_temp_files
-from .loading import checked_entries, load_state_dict_strict, metadata_json, read_safetensors
-from .ranges import CHAIN_RANGE, rescale
-from .scoring import Discriminator, ScoreKind, _to_per_sample
-from .splitting import capture_output
-from .validation import check_count, check_labels, check_positive, check_sample_shape
+from gan_postproc import rng
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.defaults import DEFAULTS
+from .ratio import RealData, draw_prior_samples, real_order, real_samples
+from gan_postproc.errors import CheckpointError, InputError, InputTypeError
+from gan_postproc.files.writing import atomic_write, check_writable, remove_stale_temp_files
+from gan_postproc.files.loading import checked_entries, load_state_dict_strict, metadata_json, read_safetensors
+from gan_postproc.pipeline.ranges import CHAIN_RANGE, rescale
+from gan_postproc.pipeline.scoring import Discriminator, ScoreKind, _to_per_sample
+from gan_postproc.pipeline.splitting import capture_output
+from gan_postproc.validation import check_count, check_labels, check_positive, check_sample_shape
 
 
 __all__ = [
@@ -234,7 +234,7 @@ def _selection_criterion(
         return select_on
     if select_on != "emd":
         raise InputError(f"select_on must be 'bce', 'emd' or a function (Discriminator) -> float, got {select_on!r}")
-    from .metrics import emd  # here, not at the top: scipy is slow to import
+    from gan_postproc.metrics import emd  # here, not at the top: scipy is slow to import
 
     n, pool = min(len(real_val), DEFAULTS.calibration_select_emd_samples), DEFAULTS.sir_pool_size
     _, labels, fake = draw_prior_samples(adapter, n * pool, seed, "calibration_select")

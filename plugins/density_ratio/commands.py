@@ -6,11 +6,11 @@ import argparse
 import json
 from pathlib import Path
 
-from ..calibration import calibrate_discriminator
-from ..defaults import DEFAULTS
-from ..density_ratio import load_real_data
-from ..io import check_writable
-from .specs import load_adapter
+from .calibration import calibrate_discriminator
+from gan_postproc.defaults import DEFAULTS
+from .ratio import load_real_data
+from gan_postproc.files.writing import check_writable
+from gan_postproc.cli.specs import load_adapter
 
 NAME = "calibrate"
 HELP = (
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         "best_step": calibrated.module.best_step,
         "held_out_bce_start": history[0][1],
         "held_out_bce_best": best,
-        "load_with": "gan_postproc.calibration.load_calibrated_discriminator(path, original_discriminator)",
+        "load_with": "gan_postproc.plugins.density_ratio.load_calibrated_discriminator(path, original_discriminator)",
     }
     print(json.dumps(summary, indent=2))
     return 0

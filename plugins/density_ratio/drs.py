@@ -21,7 +21,7 @@ acceptance; the paper's images improve with it.
 The paper calibrates its discriminator by further training (Sec. 4.1); the
 logit must estimate the log density ratio, so a critic (WGAN, hinge) is
 refused unless ``allow_uncalibrated=True``. Fine-tune a copy first with
-:func:`gan_postproc.calibration.calibrate_discriminator`.
+:func:`gan_postproc.plugins.density_ratio.calibrate_discriminator`.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from __future__ import annotations
 import torch
 
 from gan_postproc import hookimpl
-from gan_postproc.adapter import Adapter
-from gan_postproc.batch import SampleBatch
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
 from gan_postproc.defaults import DEFAULTS
-from gan_postproc.density_ratio import (
+from gan_postproc.plugins.density_ratio.ratio import (
     Calibration,
     DensityRatio,
     RealData,
@@ -43,9 +43,9 @@ from gan_postproc.density_ratio import (
     network_floor,
 )
 from gan_postproc.errors import InputError
-from gan_postproc.rejection import RejectionSampler
-from gan_postproc.sampler import LatentSampler, SampleRequest
-from gan_postproc.scoring import Discriminator
+from gan_postproc.pipeline.rejection import RejectionSampler
+from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest
+from gan_postproc.pipeline.scoring import Discriminator
 from gan_postproc.validation import check_count, check_number, check_positive
 
 __all__ = ["DiscriminatorRejectionSampler", "drs_f"]
@@ -81,7 +81,7 @@ class DiscriminatorRejectionSampler(RejectionSampler):
             ``False`` keeps ``D_M`` fixed (outputs keyed by index alone).
         allow_uncalibrated: run on a critic's raw score (warns).
         calibrate_critic_on: real data to calibrate a critic on in setup (a
-            BCE fine-tuned copy; see :class:`~gan_postproc.density_ratio.DensityRatio`).
+            BCE fine-tuned copy; see :class:`~gan_postproc.plugins.density_ratio.DensityRatio`).
         calibration: ``"isotonic"`` to calibrate the logit on ``real_data`` first.
         real_data, real_labels: real samples for the isotonic calibration.
         max_rounds, min_acceptance_rate: the bounded rejection loop

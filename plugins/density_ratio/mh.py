@@ -13,7 +13,7 @@ is ``p_data`` when D is optimal. As in the paper and its reference code
 (uber-research/metropolis-hastings-gans):
 
 * D is calibrated with isotonic regression on real and generated samples it
-  was not trained on (:class:`~gan_postproc.density_ratio.IsotonicCalibrator`;
+  was not trained on (:class:`~gan_postproc.plugins.density_ratio.IsotonicCalibrator`;
   probabilities of exactly 0 and 1 are clamped so ratios stay finite);
 * each chain runs ``K`` proposals (K = 640) and returns its final state;
 * each chain starts at a real sample (so it starts in the target
@@ -34,11 +34,11 @@ from dataclasses import dataclass
 import torch
 
 from gan_postproc import hookimpl, rng
-from gan_postproc.adapter import Adapter
-from gan_postproc.batch import SampleBatch
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
 from gan_postproc.defaults import DEFAULTS
-from gan_postproc.density_ratio import (
+from gan_postproc.plugins.density_ratio.ratio import (
     Calibration,
     DensityRatio,
     HeldProposals,
@@ -48,8 +48,8 @@ from gan_postproc.density_ratio import (
     scored_proposals,
 )
 from gan_postproc.errors import AcceptanceError, InputError
-from gan_postproc.sampler import LatentSampler, SampleRequest, SamplerStats
-from gan_postproc.scoring import Discriminator
+from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest, SamplerStats
+from gan_postproc.pipeline.scoring import Discriminator
 from gan_postproc.validation import check_count, check_probability
 
 __all__ = ["MetropolisHastingsSampler", "MHStats"]
@@ -88,7 +88,7 @@ class MetropolisHastingsSampler(LatentSampler):
         calibration_size: real and generated samples each scored in setup.
         allow_uncalibrated: run on a critic's raw score (warns).
         calibrate_critic_on: real data to calibrate a critic on in setup (a
-            BCE fine-tuned copy; see :class:`~gan_postproc.density_ratio.DensityRatio`).
+            BCE fine-tuned copy; see :class:`~gan_postproc.plugins.density_ratio.DensityRatio`).
         min_acceptance_rate: stop with an error when the chains of a request
             moved in fewer than this fraction of their proposals (checked once
             ``DEFAULTS.rejection_min_proposals_for_check`` proposals were made).

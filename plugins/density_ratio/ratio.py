@@ -14,7 +14,7 @@ makes samples worse (measured on the DOT 2-D critics: EMD 1.7-4x worse). So
   output is (nearly) constant, and optionally calibrates its output with
   isotonic regression on held-out real and generated samples
   (:class:`IsotonicCalibrator`, as the MH-GAN reference code does);
-* :func:`~gan_postproc.calibration.calibrate_discriminator` turns a critic into
+* :func:`~gan_postproc.plugins.density_ratio.calibrate_discriminator` turns a critic into
   a density-ratio estimator by fine-tuning a copy with binary cross-entropy
   (the fix the latent-reweighting paper uses for its SIR baseline, Sec. 4.3).
 
@@ -32,18 +32,26 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import torch
 
-from . import rng
-from .adapter import Adapter
-from .batch import SampleBatch
-from .defaults import DEFAULTS
-from .errors import InputError, UncalibratedDiscriminatorError
-from .sampler import SampleRequest
-from .scoring import Discriminator, ScoreKind
-from .validation import check_count, check_finite, check_in_range, check_labels, check_model_output, check_sample_shape, check_tensor
+from gan_postproc import rng
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.batch import SampleBatch
+from gan_postproc.defaults import DEFAULTS
+from gan_postproc.errors import InputError, UncalibratedDiscriminatorError
+from gan_postproc.pipeline.sampler import SampleRequest
+from gan_postproc.pipeline.scoring import Discriminator, ScoreKind
+from gan_postproc.validation import (
+    check_count,
+    check_finite,
+    check_in_range,
+    check_labels,
+    check_model_output,
+    check_sample_shape,
+    check_tensor,
+)
 
 if TYPE_CHECKING:
-    from .bench.setups import BenchmarkContext, FloorFn
-    from .chain import RunReport
+    from gan_postproc.bench.setups import BenchmarkContext, FloorFn
+    from gan_postproc.pipeline.chain import RunReport
 
 __all__ = [
     "RealData",
@@ -83,7 +91,7 @@ class UncalibratedDiscriminatorWarning(UserWarning):
 
 def load_real_data(spec: str) -> torch.Tensor | Callable[[int, int], torch.Tensor]:
     """Call the function named ``"package.module:function"``; it returns a real-data tensor or a function ``(n, seed)``."""
-    from .cli.specs import call_factory
+    from gan_postproc.cli.specs import call_factory
 
     real = call_factory(spec, "real_data", "a tensor of real samples or a function (n, seed)")
     if not (isinstance(real, torch.Tensor) or callable(real)):
@@ -267,11 +275,11 @@ class DensityRatio:
         allow_uncalibrated: run on a critic (``output="critic"``), whose raw
             score then stands in for the logit. Off by default: a critic is
             not a density ratio; calibrate it with
-            :func:`~gan_postproc.calibration.calibrate_discriminator`, or pass
+            :func:`~gan_postproc.plugins.density_ratio.calibrate_discriminator`, or pass
             ``calibrate_critic_on``.
         calibrate_critic_on: real data (as ``real_data``) to calibrate a critic
             on in :meth:`setup`: a copy is fine-tuned with binary cross-entropy
-            (:func:`~gan_postproc.calibration.calibrated_copy`, default
+            (:func:`~gan_postproc.plugins.density_ratio.calibrated_copy`, default
             settings, the setup seed; shared by every sampler that asks for
             the same critic, data and seed). Ignored for a discriminator that
             already estimates density ratios.
@@ -355,7 +363,7 @@ class DensityRatio:
                     f"{self.method} needs density ratios p_data(x)/p_g(x), but the discriminator is declared a critic "
                     "(WGAN/hinge score), which estimates none (used raw, it makes samples worse). Calibrate a copy "
                     "first: pass calibrate_critic_on=<real data> (a copy is calibrated in setup), or "
-                    "D_cal = gan_postproc.calibration.calibrate_discriminator(adapter, real_data) and pass "
+                    "D_cal = gan_postproc.plugins.density_ratio.calibrate_discriminator(adapter, real_data) and pass "
                     f"discriminator=D_cal; or, to run on the raw critic anyway, pass allow_uncalibrated=True"
                 )
             warnings.warn(

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 import torch
 
 from gan_postproc import hookimpl
-from gan_postproc.adapter import Adapter
-from gan_postproc.batch import SampleBatch
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
 from gan_postproc.defaults import DEFAULTS
-from gan_postproc.density_ratio import (
+from gan_postproc.plugins.density_ratio.ratio import (
     Calibration,
     DensityRatio,
     HeldProposals,
@@ -44,8 +44,8 @@ from gan_postproc.density_ratio import (
     scored_proposals,
 )
 from gan_postproc.errors import InputError
-from gan_postproc.sampler import LatentSampler, SampleRequest, SamplerStats
-from gan_postproc.scoring import Discriminator
+from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest, SamplerStats
+from gan_postproc.pipeline.scoring import Discriminator
 from gan_postproc.validation import check_count, check_positive
 
 __all__ = ["SamplingImportanceResampling", "SIRStats", "effective_sample_size"]
@@ -91,7 +91,7 @@ class SamplingImportanceResampling(LatentSampler):
         clip: largest weight (after flattening), or ``None`` for no clipping.
         allow_uncalibrated: run on a critic's raw score (warns).
         calibrate_critic_on: real data to calibrate a critic on in setup (a
-            BCE fine-tuned copy; see :class:`~gan_postproc.density_ratio.DensityRatio`).
+            BCE fine-tuned copy; see :class:`~gan_postproc.plugins.density_ratio.DensityRatio`).
         calibration: ``"isotonic"`` to calibrate the logit on ``real_data`` first.
         real_data, real_labels: real samples for the isotonic calibration.
     """

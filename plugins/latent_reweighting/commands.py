@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from ..defaults import DEFAULTS
-from ..errors import InputError
-from ..io import check_writable, remove_stale_temp_files
-from ..validation import check_count
-from .specs import SHIPPED_MODELS, SHIPPED_REAL_DATA, load_adapter, load_real_data
+from gan_postproc.defaults import DEFAULTS
+from gan_postproc.errors import InputError
+from gan_postproc.files.writing import check_writable, remove_stale_temp_files
+from gan_postproc.validation import check_count
+from gan_postproc.cli.specs import SHIPPED_MODELS, SHIPPED_REAL_DATA, load_adapter, load_real_data
 
 NAME = "train-importance"
 HELP = "train a latent importance network w(z) for latent_rs / latent_ga / latent_rs_ga (Issenhuth et al. 2022, Algorithm 1)"
@@ -65,7 +65,7 @@ def split_holdout(data: object, holdout: int, seed: int) -> tuple[torch.Tensor, 
 
 
 def run(args: argparse.Namespace) -> int:
-    from gan_postproc.plugins.latent_rs import train_importance_network
+    from gan_postproc.plugins.latent_reweighting.latent_rs import train_importance_network
 
     checkpoint_dir = args.checkpoint_dir or args.out.with_name(args.out.name + ".checkpoint")
     check_writable(args.out, "--out")

@@ -1,4 +1,4 @@
-"""The latent importance network ``w_phi`` of latent reweighting (public through ``gan_postproc.plugins.latent_rs``).
+"""The latent importance network ``w_phi`` of latent reweighting (public through ``gan_postproc.plugins.latent_reweighting``).
 
 Issenhuth, Tanielian, Picard, Mary, "Latent reweighting, an almost free
 improvement for GANs" (WACV 2022), Section 3.1: a network
@@ -6,7 +6,7 @@ improvement for GANs" (WACV 2022), Section 3.1: a network
 ``d gamma_phi(z) = w_phi(z) d gamma(z)`` (Eq. 4), which is a probability
 measure when ``E_gamma[w_phi] = 1`` (Lemma 1). The samplers ``latent_rs``,
 ``latent_ga`` and ``latent_rs_ga`` sample from it; Algorithm 1 trains it
-(:func:`gan_postproc.plugins.latent_rs.train_importance_network`).
+(:func:`gan_postproc.plugins.latent_reweighting.train_importance_network`).
 
 This module holds the network, its file format (safetensors with the
 settings in the metadata, so ``LatentRS(importance="w.safetensors")`` needs
@@ -30,16 +30,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_postproc.adapter import LATENT_LAYER, Adapter
-from gan_postproc.batch import SampleBatch
+from gan_postproc.pipeline.adapter import LATENT_LAYER, Adapter
+from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
-from gan_postproc.chain import RunReport
+from gan_postproc.pipeline.chain import RunReport
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import CheckpointError, GanPostprocError, InputError, InputTypeError
-from gan_postproc.loading import checked_entries, load_state_dict_strict, metadata_json, read_safetensors, read_safetensors_metadata
+from gan_postproc.files.loading import (
+    checked_entries,
+    load_state_dict_strict,
+    metadata_json,
+    read_safetensors,
+    read_safetensors_metadata,
+)
 from gan_postproc.models.assets import asset_path, read_manifest, sha256_of
-from gan_postproc.sampler import LatentSampler
-from gan_postproc.training.checkpoint import save_safetensors_atomic
+from gan_postproc.pipeline.sampler import LatentSampler
+from gan_postproc.files.checkpoints import save_safetensors_atomic
 from gan_postproc.validation import check_count, check_model_output, check_positive
 
 __all__ = [

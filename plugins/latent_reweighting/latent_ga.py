@@ -26,13 +26,13 @@ from pathlib import Path
 import torch
 
 from gan_postproc import hookimpl
-from gan_postproc.adapter import Adapter
-from gan_postproc.batch import SampleBatch
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.defaults import DEFAULTS
-from gan_postproc.numerics import FiniteGuard
+from gan_postproc.pipeline.numerics import FiniteGuard
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
-from gan_postproc.plugins._importance_network import ImportanceNetwork, as_importance_network, benchmark_rows
-from gan_postproc.sampler import LatentSampler, SampleRequest
+from gan_postproc.plugins.latent_reweighting.importance_network import ImportanceNetwork, as_importance_network, benchmark_rows
+from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest
 from gan_postproc.validation import check_count, check_positive
 
 __all__ = ["LatentGA", "ascend_importance", "ascend_batch", "project_to_prior"]
@@ -64,7 +64,7 @@ def ascend_importance(
     """``steps`` projected gradient-ascent steps on ``w_phi`` from ``latents`` ``[N, *latent_shape]``.
 
     A step that would make a latent NaN/inf (an overflowing gradient of
-    ``w_phi``) is undone and that latent frozen (:class:`~gan_postproc.numerics.FiniteGuard`;
+    ``w_phi``) is undone and that latent frozen (:class:`~gan_postproc.pipeline.numerics.FiniteGuard`;
     pass ``guard`` to report the frozen rows, see :func:`ascend_batch`).
 
     Returns:

@@ -12,7 +12,7 @@ Weights above ``m`` (the soft clipping of Eq. 6 allows a little overshoot)
 are accepted with probability 1, i.e. clipped at ``m``.
 
 This module is also the public home of the importance network and its
-training (Algorithm 1): ``from gan_postproc.plugins.latent_rs import
+training (Algorithm 1): ``from gan_postproc.plugins.latent_reweighting import
 ImportanceNetwork, train_importance_network``.
 """
 
@@ -24,15 +24,20 @@ from pathlib import Path
 import torch
 
 from gan_postproc import hookimpl
-from gan_postproc.adapter import Adapter
-from gan_postproc.batch import SampleBatch
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import AcceptanceError
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
-from gan_postproc.plugins._importance_network import ImportanceNetwork, as_importance_network, benchmark_rows, check_max_weight
-from gan_postproc.plugins._importance_training import ImportanceTraining, train_importance_network
-from gan_postproc.rejection import RejectionSampler
-from gan_postproc.sampler import LatentSampler, SampleRequest
+from gan_postproc.plugins.latent_reweighting.importance_network import (
+    ImportanceNetwork,
+    as_importance_network,
+    benchmark_rows,
+    check_max_weight,
+)
+from gan_postproc.plugins.latent_reweighting.training import ImportanceTraining, train_importance_network
+from gan_postproc.pipeline.rejection import RejectionSampler
+from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest
 
 __all__ = ["LatentRS", "ImportanceNetwork", "ImportanceTraining", "train_importance_network"]
 

@@ -4,8 +4,8 @@ Issenhuth, Tanielian, Picard, Mary, "Latent reweighting, an almost free
 improvement for GANs" (WACV 2022), Section 3.3 (3), latentRS+GA: "In a first
 step, we avoid low-quality samples with latentRS. Then, we use latentGA to
 further improve the remaining generated samples." The rejection step is
-:class:`~gan_postproc.plugins.latent_rs.LatentRS` (Algorithm 2), the ascent
-:func:`~gan_postproc.plugins.latent_ga.ascend_importance`; the paper's
+:class:`~gan_postproc.plugins.latent_reweighting.LatentRS` (Algorithm 2), the ascent
+:func:`~gan_postproc.plugins.latent_reweighting.ascend_importance`; the paper's
 Table 2 finds this combination the best of its methods at about a third of
 the cost of DOT.
 """
@@ -15,14 +15,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from gan_postproc import hookimpl
-from gan_postproc.adapter import Adapter
-from gan_postproc.batch import SampleBatch
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
-from gan_postproc.plugins._importance_network import ImportanceNetwork, benchmark_rows
-from gan_postproc.plugins.latent_ga import ascend_batch
-from gan_postproc.plugins.latent_rs import LatentRS
-from gan_postproc.sampler import LatentSampler, SampleRequest
+from gan_postproc.plugins.latent_reweighting.importance_network import ImportanceNetwork, benchmark_rows
+from gan_postproc.plugins.latent_reweighting.latent_ga import ascend_batch
+from gan_postproc.plugins.latent_reweighting.latent_rs import LatentRS
+from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest
 from gan_postproc.validation import check_count, check_positive
 
 __all__ = ["LatentRSGA"]
@@ -33,9 +33,9 @@ class LatentRSGA(LatentRS):
 
     Args:
         importance: the trained importance network, or the path of a saved one.
-        steps, step_size: the ascent (see :class:`~gan_postproc.plugins.latent_ga.LatentGA`).
+        steps, step_size: the ascent (see :class:`~gan_postproc.plugins.latent_reweighting.LatentGA`).
         max_weight, rounds_per_call, round_growth, max_rounds, min_acceptance_rate: the rejection step
-            (see :class:`~gan_postproc.plugins.latent_rs.LatentRS`).
+            (see :class:`~gan_postproc.plugins.latent_reweighting.LatentRS`).
 
     Output batch: as :class:`LatentRS`, with ascended ``latents`` and
     ``scores["importance_weight_start"]`` / ``scores["importance_weight"]``

@@ -1,4 +1,4 @@
-"""Training the latent importance network ``w_phi`` (Algorithm 1); public through ``gan_postproc.plugins.latent_rs``.
+"""Training the latent importance network ``w_phi`` (Algorithm 1); public through ``gan_postproc.plugins.latent_reweighting``.
 
 Issenhuth, Tanielian, Picard, Mary, "Latent reweighting, an almost free
 improvement for GANs" (WACV 2022), Section 3.2, Algorithm 1. With the
@@ -66,20 +66,20 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from gan_postproc import rng
-from gan_postproc.adapter import Adapter
+from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError, MissingModelError
-from gan_postproc.loading import checked_entries, differing_keys
-from gan_postproc.plugins._importance_network import (
+from gan_postproc.files.loading import checked_entries, differing_keys
+from gan_postproc.plugins.latent_reweighting.importance_network import (
     ImportanceNetwork,
     as_importance_network,
     check_max_weight,
     network_inputs,
     resolve_layer,
 )
-from gan_postproc.ranges import CHAIN_RANGE
-from gan_postproc.scoring import Discriminator, ScoreKind
-from gan_postproc.training.checkpoint import load_checkpoint, read_checkpoint_state, save_checkpoint
+from gan_postproc.pipeline.ranges import CHAIN_RANGE
+from gan_postproc.pipeline.scoring import Discriminator, ScoreKind
+from gan_postproc.files.checkpoints import load_checkpoint, read_checkpoint_state, save_checkpoint
 from gan_postproc.validation import check_count, check_images, check_positive, check_sample_shape
 
 __all__ = ["ImportanceNetwork", "ImportanceTraining", "train_importance_network", "as_importance_network"]

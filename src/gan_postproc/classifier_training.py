@@ -7,7 +7,7 @@ minimises the saddle-point objective
     min_theta E_(x, y) [ max_{||delta||_2 <= eps} L(theta, x + delta, y) ],
 
 the inner maximum approximated by PGD from a random start in the ball
-(:func:`~gan_postproc.training.pgd.pgd_l2`) and the outer minimum by
+(:func:`~gan_postproc.plugins.bigroc.pgd.pgd_l2`) and the outer minimum by
 stochastic gradient steps on the adversarial examples alone. BIGRoC
 (Ganz & Elad 2022) needs such a *robust* classifier: its input gradients are
 perceptually aligned, so following them changes an image towards its class
@@ -34,12 +34,12 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..defaults import DEFAULTS
-from ..errors import CheckpointError, InputError, InputTypeError
-from ..ranges import CHAIN_RANGE
-from ..validation import ValueRange, call_network, check_count, check_images, check_labels, check_positive, check_tensor
-from .checkpoint import load_checkpoint, read_checkpoint_state, save_checkpoint
-from .pgd import pgd_l2, random_l2_start
+from .defaults import DEFAULTS
+from .errors import CheckpointError, InputError, InputTypeError
+from .pipeline.ranges import CHAIN_RANGE
+from .validation import ValueRange, call_network, check_count, check_images, check_labels, check_positive, check_tensor
+from .files.checkpoints import load_checkpoint, read_checkpoint_state, save_checkpoint
+from gan_postproc.plugins.bigroc.pgd import pgd_l2, random_l2_start
 
 __all__ = ["CHECKPOINT_NAME", "AttackSettings", "TrainingReport", "train_classifier", "train_robust_classifier", "classifier_accuracy"]
 

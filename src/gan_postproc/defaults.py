@@ -73,7 +73,7 @@ class Defaults:
     #: Intra-class diversity: disjoint image pairs per class (Slim paper, Sec. 4.3: 200).
     diversity_pairs_per_class: int = 200
 
-    # -- classifier training (gan_postproc.training) --
+    # -- classifier training (gan_postproc.plugins.bigroc) --
     #: Samples per optimiser step when training a classifier (plain or robust).
     train_batch_size: int = 128
     #: Adam learning rate when training a classifier.

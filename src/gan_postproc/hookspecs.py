@@ -18,12 +18,12 @@ import pluggy
 if TYPE_CHECKING:
     import torch
 
-    from .adapter import Adapter
-    from .batch import SampleBatch
+    from .pipeline.adapter import Adapter
+    from .pipeline.batch import SampleBatch
     from .bench.setups import BenchmarkContext, BenchmarkSetup
-    from .chain import Chain, RunReport
-    from .refiner import Refiner
-    from .sampler import LatentSampler, SampleRequest
+    from .pipeline.chain import Chain, RunReport
+    from .pipeline.refiner import Refiner
+    from .pipeline.sampler import LatentSampler, SampleRequest
 
 PROJECT = "gan_postproc"
 
@@ -128,7 +128,7 @@ def gan_postproc_batch_done(chain: Chain, batch: SampleBatch, batch_index: int) 
 
 @hookspec
 def gan_postproc_run_end(chain: Chain, report: RunReport) -> None:
-    """Called once when a run finished, with its :class:`~gan_postproc.chain.RunReport`."""
+    """Called once when a run finished, with its :class:`~gan_postproc.pipeline.chain.RunReport`."""
 
 
 # --- measurement: the demo and the benchmarks ---------------------------------

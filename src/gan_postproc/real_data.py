@@ -20,8 +20,8 @@ from collections.abc import Iterable, Iterator
 
 import torch
 
-from gan_postproc.errors import InputError, InputTypeError
-from gan_postproc.validation import ValueRange, check_count, check_finite, check_in_range, check_tensor
+from .errors import InputError, InputTypeError
+from .validation import ValueRange, check_count, check_finite, check_in_range, check_tensor
 
 __all__ = ["RealData", "iter_real", "cycle_real"]
 

@@ -18,8 +18,8 @@ import torch
 from .errors import GanPostprocError, InputError, InputTypeError
 
 if TYPE_CHECKING:
-    from .batch import SampleBatch
-    from .priors import LatentPrior
+    from .pipeline.batch import SampleBatch
+    from .pipeline.priors import LatentPrior
 
 __all__ = [
     "ValueRange",
@@ -337,7 +337,7 @@ def check_batch(
     ``latents`` are checked against ``prior`` when given (and required with
     ``need_latents``).
     """
-    from .batch import SampleBatch
+    from .pipeline.batch import SampleBatch
 
     if not isinstance(batch, SampleBatch):
         raise InputTypeError(
@@ -349,7 +349,7 @@ def check_batch(
     if value_range is not KEEP and batch.value_range != (None if value_range is None else tuple(value_range)):
         raise InputError(
             f"{method}: the batch's images are in value range {batch.value_range}, but the generator's samples are in "
-            f"{value_range}; rescale them (gan_postproc.ranges.rescale) and set value_range={value_range}"
+            f"{value_range}; rescale them (gan_postproc.pipeline.ranges.rescale) and set value_range={value_range}"
         )
     check_images(batch.images, "batch.images", batch.value_range)
     if batch.labels is not None:

@@ -6,7 +6,7 @@ import torch
 
 from gan_postproc.benchmarks import synthetic_training as bench
 
-from . import toy_classes as toy
+from ..helpers import toy_classes as toy
 
 
 def test_table1_settings():

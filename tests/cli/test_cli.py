@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from gan_postproc.cli import main
-from gan_postproc.registry import get_registry
-from .test_packaging import PYPROJECT
+from gan_postproc.plugin_system.registry import get_registry
+from ..core.test_packaging import PYPROJECT
 
 
 def test_plugins_json_lists_every_builtin_plugin(capsys):

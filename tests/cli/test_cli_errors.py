@@ -23,7 +23,7 @@ def BAD_INPUTS(tmp: Path) -> dict[str, tuple[list[str], str]]:
     return {
         "demo": (["demo", "--n", "0"], "n must be an integer >= 1, got 0"),
         "plugins": (["plugins", "--format", "xml"], "unrecognized arguments: --format xml"),
-        "sample": (["sample", "--model", "tests.sample_models:image_adapter", "--n", "-5", "--output", str(tmp / "s")], "n must be an integer >= 1, got -5"),
+        "sample": (["sample", "--model", "tests.helpers.sample_models:image_adapter", "--n", "-5", "--output", str(tmp / "s")], "n must be an integer >= 1, got -5"),
         "calibrate": (["calibrate", "--model", "no_such_module:adapter", "--real-data", "x:y", "--output", str(tmp / "c.safetensors")],
                       "--model 'no_such_module:adapter': cannot import 'no_such_module'"),
         "shape-discriminator": (["shape-discriminator", "--model", "digits", "--real-data", "digits", "--out", str(tmp / "d.safetensors"), "--steps", "-1"],

@@ -15,14 +15,14 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from gan_postproc import Classifier
-from gan_postproc.classifier_files import ConvClassifier, load_classifier, read_classifier_spec, save_classifier
+from gan_postproc.files.classifiers import ConvClassifier, load_classifier, read_classifier_spec, save_classifier
 from gan_postproc.cli import refine_command
 from gan_postproc.cli.app import main
 from gan_postproc.errors import CheckpointError, InputError, UnsafeCheckpointError
-from gan_postproc.image_files import read_image, to_chain
-from gan_postproc.loading import CodeExecutionWarning
+from gan_postproc.files.images import read_image, to_chain
+from gan_postproc.files.loading import CodeExecutionWarning
 
-from .faults import files, interrupt_part_way
+from ..helpers.faults import files, interrupt_part_way
 
 CONFIG = {"in_channels": 1, "num_classes": 3, "image_size": [8, 8], "width": 8}
 

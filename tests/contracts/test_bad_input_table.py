@@ -2,7 +2,7 @@
 
 Each case is one bad input a user can give; the test runs it and checks the
 error class and a fragment of its message, and that the README lists exactly
-these cases (``python -m tests.test_bad_input_table`` prints the table).
+these cases (``python -m tests.contracts.test_bad_input_table`` prints the table).
 """
 
 from __future__ import annotations
@@ -21,15 +21,15 @@ from torch import nn
 from gan_postproc import Chain, SampleBatch, get_registry, hookimpl
 from gan_postproc.cli import main
 from gan_postproc.errors import GanPostprocError
-from gan_postproc.image_files import list_images, read_images
-from gan_postproc.loading import load_state_dict_strict, torch_load_weights
-from gan_postproc.manager import get_plugin_manager
+from gan_postproc.files.images import list_images, read_images
+from gan_postproc.files.loading import load_state_dict_strict, torch_load_weights
+from gan_postproc.plugin_system.manager import get_plugin_manager
 from gan_postproc.models.digits import digits_adapter, digits_classifier
 from gan_postproc.models.toy2d import toy2d_adapter
-from gan_postproc.plugins.classifier_filter import ClassifierFilter
-from gan_postproc.scoring import Classifier
+from gan_postproc.plugins.classifier_guided.classifier_filter import ClassifierFilter
+from gan_postproc.pipeline.scoring import Classifier
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 TABLE_HEADER = "| bad input | error | the message says |\n|---|---|---|\n"
 
 
@@ -165,7 +165,7 @@ def test_each_bad_input_gets_the_documented_error(case: Case, tmp_path: Path, ca
 
 
 def test_the_readme_lists_exactly_these_cases() -> None:
-    assert render_table() in README.read_text(encoding="utf-8"), "run `python -m tests.test_bad_input_table` and paste its table"
+    assert render_table() in README.read_text(encoding="utf-8"), "run `python -m tests.contracts.test_bad_input_table` and paste its table"
 
 
 if __name__ == "__main__":

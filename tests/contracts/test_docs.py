@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gan_postproc import hookspecs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("gan_postproc_"))
 
@@ -35,7 +35,7 @@ def test_every_hook_is_documented_in_the_readme_with_its_exact_signature():
 
 
 def test_every_hook_is_exercised_by_a_test():
-    texts = "\n".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py") if p.name != "test_docs.py")
+    texts = "\n".join(p.read_text() for p in (ROOT / "tests").rglob("test_*.py") if p.name != "test_docs.py")
     untested = [name for name in HOOKS if f"def {name}(" not in texts]
     assert not untested, f"no test implements these hooks: {untested}"
 

@@ -32,17 +32,17 @@ from PIL import Image
 from safetensors.torch import save_file
 from torch import nn
 
-from gan_postproc.classifier_files import ConvClassifier, load_classifier, read_classifier_spec, save_classifier
+from gan_postproc.files.classifiers import ConvClassifier, load_classifier, read_classifier_spec, save_classifier
 from gan_postproc.errors import CheckpointError, GanPostprocError, UnsafeCheckpointError
-from gan_postproc.image_files import read_label_file, read_npz_images
-from gan_postproc.loading import CodeExecutionWarning, torch_load_weights
+from gan_postproc.files.images import read_label_file, read_npz_images
+from gan_postproc.files.loading import CodeExecutionWarning, torch_load_weights
 from gan_postproc.models import assets
 from gan_postproc.models.assets import load_weights
-from gan_postproc.sample_run import iter_shards, read_manifest, sample_to_disk
-from gan_postproc.scoring import Classifier
-from gan_postproc.training import load_checkpoint, save_checkpoint
+from gan_postproc.runs.sample_run import iter_shards, read_manifest, sample_to_disk
+from gan_postproc.pipeline.scoring import Classifier
+from gan_postproc.files.checkpoints import load_checkpoint, save_checkpoint
 
-from .sample_models import image_chain
+from ..helpers.sample_models import image_chain
 
 CONFIG = {"in_channels": 1, "num_classes": 3, "image_size": [8, 8], "width": 4}
 
@@ -92,18 +92,18 @@ def _trusting(load: Callable[..., object], **opt_in: bool) -> Callable[[Path], o
 
 
 def _calibration(folder: Path) -> Path:
-    from gan_postproc.calibration import calibrate_discriminator
+    from gan_postproc.plugins.density_ratio.calibration import calibrate_discriminator
 
-    from .density_ratio_models import critic_adapter, real_data
+    from ..helpers.density_ratio_models import critic_adapter, real_data
 
     calibrate_discriminator(critic_adapter(), real_data, steps=2, eval_every=1, holdout=50, checkpoint=folder / "cal.safetensors", progress=False)
     return folder / "cal.safetensors"
 
 
 def _load_calibration(path: Path) -> object:
-    from gan_postproc.calibration import load_calibrated_discriminator
+    from gan_postproc.plugins.density_ratio.calibration import load_calibrated_discriminator
 
-    from .density_ratio_models import critic_adapter
+    from ..helpers.density_ratio_models import critic_adapter
 
     return load_calibrated_discriminator(path, critic_adapter().discriminator)
 
@@ -111,7 +111,7 @@ def _load_calibration(path: Path) -> object:
 def _shaped(folder: Path) -> Path:
     from gan_postproc.plugins.collaborative import shape_discriminator
 
-    from .test_shaping import REAL, REFINER, _adapter
+    from ..plugins.collaborative.test_shaping import REAL, REFINER, _adapter
 
     shape_discriminator(_adapter(), REAL, refiner=REFINER, iterations=1, batch_size=8, out=folder / "d.safetensors", progress=False)
     return folder / "d.safetensors"
@@ -120,7 +120,7 @@ def _shaped(folder: Path) -> Path:
 def _load_shaped(path: Path) -> object:
     from gan_postproc.plugins.collaborative import load_shaped_discriminator
 
-    from .test_shaping import _adapter
+    from ..plugins.collaborative.test_shaping import _adapter
 
     return load_shaped_discriminator(path, _adapter().discriminator)
 
@@ -179,8 +179,8 @@ def _sample_run(folder: Path, member: str) -> Path:
 
 def _biggan(member: str) -> Callable[[Path], Path]:
     def make(folder: Path) -> Path:
-        from .test_integration_biggan import CONFIG as BIGGAN_CONFIG
-        from .test_integration_biggan import tiny_biggan
+        from ..integrations.test_biggan import CONFIG as BIGGAN_CONFIG
+        from ..integrations.test_biggan import tiny_biggan
 
         (folder / "config.json").write_text(json.dumps(BIGGAN_CONFIG))
         torch.save(tiny_biggan().state_dict(), folder / "pytorch_model.bin")
@@ -230,23 +230,23 @@ def _load_nvlabs(path: Path, **opt_in: bool) -> object:
 
 
 def _importance_network(folder: Path) -> Path:
-    from gan_postproc.plugins.latent_rs import ImportanceNetwork
+    from gan_postproc.plugins.latent_reweighting.latent_rs import ImportanceNetwork
 
     torch.manual_seed(0)
     return ImportanceNetwork(2, width=8).save(folder / "w.safetensors", info={"note": "test"})
 
 
 def _load_importance_network(path: Path) -> object:
-    from gan_postproc.plugins.latent_rs import ImportanceNetwork
+    from gan_postproc.plugins.latent_reweighting.latent_rs import ImportanceNetwork
 
     return ImportanceNetwork.load(path), ImportanceNetwork.read_info(path)
 
 
 def _train_importance(folder: Path) -> object:
     """Two updates of Algorithm 1 on a tiny problem, checkpointing to ``folder`` (resumes from it)."""
-    from gan_postproc.plugins.latent_rs import train_importance_network
+    from gan_postproc.plugins.latent_reweighting.latent_rs import train_importance_network
 
-    from .test_latent_reweighting import _identity_adapter, _right_half
+    from ..plugins.latent_reweighting.test_latent_reweighting import _identity_adapter, _right_half
 
     return train_importance_network(
         _identity_adapter(), _right_half(64, 0), validation_data=_right_half(16, 1), steps=2, critic_steps=1, critic_warmup=1,
@@ -405,7 +405,7 @@ def test_a_classifier_file_whose_tensors_do_not_fit_its_description(tmp_path):
     path = _classifier(tmp_path)
     from safetensors.torch import load_file
 
-    from gan_postproc.classifier_files import METADATA_KEY
+    from gan_postproc.files.classifiers import METADATA_KEY
 
     spec = read_classifier_spec(path)
     spec["config"]["width"] = 8
@@ -416,7 +416,7 @@ def test_a_classifier_file_whose_tensors_do_not_fit_its_description(tmp_path):
 
 def test_a_calibration_checkpoint_of_another_discriminator_names_the_keys(tmp_path):
     from gan_postproc import Discriminator
-    from gan_postproc.calibration import load_calibrated_discriminator
+    from gan_postproc.plugins.density_ratio.calibration import load_calibrated_discriminator
 
     path = _calibration(tmp_path)
     other = Discriminator(nn.Sequential(nn.Linear(1, 5), nn.ReLU(), nn.Linear(5, 1)), "critic")

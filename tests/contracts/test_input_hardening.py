@@ -14,13 +14,13 @@ from gan_postproc import validation as v
 from gan_postproc.errors import GanPostprocError, HookError, InputError, InputTypeError, PluginError
 from gan_postproc.models.digits import digits_adapter, digits_classifier, load_digits_classifier
 from gan_postproc.models.toy2d import load_toy2d_critic, toy2d_adapter
-from gan_postproc.numerics import NONFINITE_KEY, FiniteGuard, NonFiniteStepWarning
+from gan_postproc.pipeline.numerics import NONFINITE_KEY, FiniteGuard, NonFiniteStepWarning
 from gan_postproc.plugins.bigroc import BIGRoC
 from gan_postproc.plugins.collaborative import CollaborativeRefiner
 from gan_postproc.plugins.ddls import DDLS
 from gan_postproc.plugins.dot import DOT
 
-from .poisoned_models import Poisoned, first_coordinate
+from ..helpers.poisoned_models import Poisoned, first_coordinate
 
 # --- the shared checks ------------------------------------------------------------------------------------
 

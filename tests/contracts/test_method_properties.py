@@ -7,7 +7,7 @@ classifier) and the DOT paper's 25-Gaussians generator and critic, with
 random sample counts, batch sizes, start indices and seeds, random label
 forms, random changes to the images a refiner gets (NaN/inf, values outside
 the range, wrong rank, dtype, empty batches, label forms) and random NaN
-injections into the models (:class:`~tests.poisoned_models.Poisoned`).
+injections into the models (:class:`~tests.helpers.poisoned_models.Poisoned`).
 
 Each run must end in one of two ways:
 
@@ -44,13 +44,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gan_postproc import Chain, Classifier, Discriminator, SampleBatch, TorchAdapter, get_registry
-from gan_postproc.adapter import Adapter
+from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.errors import GanPostprocError, InputError
 from gan_postproc.models.digits import digits_adapter, digits_dataset
 from gan_postproc.models.toy2d import sample_toy2d_real, toy2d_adapter
-from gan_postproc.plugins._importance_network import ImportanceNetwork, load_shipped_importance_network
+from gan_postproc.plugins.latent_reweighting.importance_network import ImportanceNetwork, load_shipped_importance_network
 
-from .poisoned_models import Poisoned, first_coordinate
+from ..helpers.poisoned_models import Poisoned, first_coordinate
 
 MODELS = ("digits", "digits_conditional", "toy2d")
 PROPERTY_SETTINGS = settings(

@@ -13,7 +13,7 @@ from gan_postproc.bench import BenchmarkContext, BenchmarkSetup
 from gan_postproc.bench.grid import save_labelled_grid
 from gan_postproc.bench.report import describe_run, format_table, machine_info
 from gan_postproc.bench.suite import baseline_rows, run_side_by_side, summarise
-from gan_postproc.io import atomic_write, atomic_write_json
+from gan_postproc.files.writing import atomic_write, atomic_write_json
 
 
 class Zero(Refiner):

@@ -7,7 +7,7 @@ import torch
 
 from gan_postproc import Chain, Refiner, SampleBatch
 from gan_postproc.errors import InputError, InputTypeError, PluginError
-from gan_postproc.sampler import LatentSampler, PriorSampler
+from gan_postproc.pipeline.sampler import LatentSampler, PriorSampler
 
 
 class Shift(Refiner):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gan_postproc import Chain, Refiner, dropin
+from gan_postproc import Chain, Refiner
+from gan_postproc import dropin
 from gan_postproc.errors import InputError
 
-from .conftest import TinyConditionalGenerator, TinyGenerator
+from ..helpers.tiny_models import TinyConditionalGenerator, TinyGenerator
 
 
 class Halve(Refiner):

@@ -9,7 +9,7 @@ import torch
 
 from gan_postproc import Chain, LatentSampler, Refiner, SampleBatch, hookimpl
 from gan_postproc.errors import HookError, PluginError
-from gan_postproc.registry import Registry
+from gan_postproc.plugin_system.registry import Registry
 
 
 class Recorder:

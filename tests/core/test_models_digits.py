@@ -25,8 +25,8 @@ from gan_postproc.models.digits import (
     load_digits_feature_net,
     load_digits_generator,
 )
-from gan_postproc.scoring import ScoreKind
-from gan_postproc.training import AttackSettings, classifier_accuracy
+from gan_postproc.pipeline.scoring import ScoreKind
+from gan_postproc.classifier_training import AttackSettings, classifier_accuracy
 
 
 @pytest.fixture(scope="module")

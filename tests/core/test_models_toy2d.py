@@ -20,7 +20,7 @@ from gan_postproc.models.toy2d import (
     sample_toy2d_real,
     toy2d_adapter,
 )
-from gan_postproc.scoring import ScoreKind
+from gan_postproc.pipeline.scoring import ScoreKind
 
 
 def numpy_mlp(path: str, layers: list[str], x: np.ndarray) -> np.ndarray:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import tomllib
 from importlib import metadata
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 ROOTS = {"gan_postproc": ROOT / "src" / "gan_postproc", "gan_postproc.plugins": ROOT / "plugins", "gan_postproc.integrations": ROOT / "integrations", "gan_postproc.benchmarks": ROOT / "benchmarks"}
 
@@ -27,13 +28,25 @@ def test_every_package_directory_is_listed_in_pyproject():
     assert _package_dirs() == listed
 
 
+def _module(package: str, path: Path) -> str:
+    parts = path.relative_to(ROOTS[package]).with_suffix("").parts
+    return ".".join((package, *parts[:-1])) if parts[-1] == "__init__" else ".".join((package, *parts))
+
+
+def _implements_a_hook(path: Path) -> bool:
+    """True when the module defines a function named like a hook (``def gan_postproc_...``) at its top level."""
+    tree = ast.parse(path.read_text())
+    return any(isinstance(node, ast.FunctionDef) and node.name.startswith("gan_postproc_") for node in tree.body)
+
+
 def test_every_builtin_plugin_module_has_an_entry_point():
+    """Every module that implements a hook (methods, adapters, commands) is registered through the entry-point group."""
     declared = set(PYPROJECT["project"]["entry-points"]["gan_postproc"].values())
     modules = {
-        f"{package}.{path.stem}"
-        for package in ("gan_postproc.plugins", "gan_postproc.integrations")
-        for path in ROOTS[package].glob("*.py")
-        if path.stem != "__init__" and not path.stem.startswith("_")
+        _module(package, path)
+        for package in ROOTS
+        for path in ROOTS[package].rglob("*.py")
+        if _implements_a_hook(path) and not (package == "gan_postproc" and path.name == "hookspecs.py")
     }
     assert modules == declared
 

@@ -70,7 +70,7 @@ RUN_CHAIN = '''
 import json, warnings, torch
 from torch import nn
 import gan_postproc as gp
-from gan_postproc.registry import get_registry
+from gan_postproc.plugin_system.registry import get_registry
 
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")

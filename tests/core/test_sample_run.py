@@ -14,12 +14,12 @@ import torch
 
 from gan_postproc import Chain, TorchAdapter
 from gan_postproc.errors import CheckpointError, InputError
-from gan_postproc.sample_run import iter_shards, read_manifest, sample_to_disk
+from gan_postproc.runs.sample_run import iter_shards, read_manifest, sample_to_disk
 
-from .faults import files, interrupt_part_way
-from .sample_models import image_chain
+from ..helpers.faults import files, interrupt_part_way
+from ..helpers.sample_models import image_chain
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("format", ["npz", "png"])
@@ -77,7 +77,7 @@ def test_bad_arguments(tmp_path):
 
 
 def _sample_args(out: Path) -> list[str]:
-    return ["sample", "--model", "tests.sample_models:image_adapter", "--n", "300", "--output", str(out), "--format", "png",
+    return ["sample", "--model", "tests.helpers.sample_models:image_adapter", "--n", "300", "--output", str(out), "--format", "png",
             "--shard-size", "20", "--batch-size", "10", "--no-progress"]
 
 
@@ -109,7 +109,7 @@ def test_a_run_interrupted_then_killed_resumes_to_identical_output(tmp_path):
 
 
 def _write_with_accelerate(out: str) -> None:
-    from tests.sample_models import image_chain
+    from ..helpers.sample_models import image_chain
 
     sample_to_disk(image_chain(batch_size=16), 150, out, shard_size=40, progress=False)
 
@@ -135,7 +135,7 @@ def test_two_processes_write_byte_identical_output_to_one(tmp_path):
 
 
 def test_cli_sample_writes_a_resumable_run(tmp_path):
-    command = [sys.executable, "-m", "gan_postproc.cli.app_main", "sample", "--model", "tests.sample_models:image_adapter",
+    command = [sys.executable, "-m", "gan_postproc.cli.app_main", "sample", "--model", "tests.helpers.sample_models:image_adapter",
                "--n", "45", "--output", str(tmp_path / "cli"), "--shard-size", "20", "--no-progress"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -146,7 +146,7 @@ def test_cli_sample_writes_a_resumable_run(tmp_path):
 
 
 def test_metrics_stream_over_the_written_run(tmp_path):
-    from gan_postproc.sample_run import evaluate_run
+    from gan_postproc.runs.sample_run import evaluate_run
 
     class CountingEvaluator:
         """Stands in for SampleEvaluator: records what it is fed, shard by shard."""
@@ -172,5 +172,5 @@ def test_metrics_stream_over_the_written_run(tmp_path):
 def test_cli_metrics_need_a_reference(tmp_path, capsys):
     from gan_postproc.cli import main
 
-    code = main(["sample", "--model", "tests.sample_models:image_adapter", "--n", "5", "--output", str(tmp_path), "--metrics"])
+    code = main(["sample", "--model", "tests.helpers.sample_models:image_adapter", "--n", "5", "--output", str(tmp_path), "--metrics"])
     assert code == 2 and "--metrics needs --reference" in capsys.readouterr().err

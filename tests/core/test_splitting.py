@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from gan_postproc.errors import InputError
-from gan_postproc.splitting import capture_output, module_device, substitute_output
+from gan_postproc.pipeline.splitting import capture_output, module_device, substitute_output
 
 
 class _Net(nn.Module):

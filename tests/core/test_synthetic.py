@@ -8,10 +8,10 @@ from torch.utils.data import DataLoader
 
 from gan_postproc import Chain, SampleBatch
 from gan_postproc.errors import InputError, InputTypeError
-from gan_postproc.plugins.classifier_filter import ClassifierFilter
-from gan_postproc.synthetic import SyntheticDataset, batch_labels, random_crop, random_flip
+from gan_postproc.plugins.classifier_guided.classifier_filter import ClassifierFilter
+from gan_postproc.runs.synthetic import SyntheticDataset, batch_labels, random_crop, random_flip
 
-from . import toy_classes as toy
+from ..helpers import toy_classes as toy
 
 
 def _dataset(bare_pm, samples=120, batch_size=16, **options) -> SyntheticDataset:

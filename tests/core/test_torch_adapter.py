@@ -9,7 +9,7 @@ from torch import nn
 from gan_postproc import Classifier, Discriminator, LatentPrior, TorchAdapter
 from gan_postproc.errors import InputError, MissingModelError, UncalibratedDiscriminatorError
 
-from .conftest import TinyConditionalGenerator, TinyGenerator
+from ..helpers.tiny_models import TinyConditionalGenerator, TinyGenerator
 
 
 def test_latent_size_inferred_or_required():

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from gan_postproc.loading import read_safetensors
+from gan_postproc.files.loading import read_safetensors
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 #: Runs ``gan-postproc ARGV`` with every progress step delayed by SECONDS: ``python -c SLOWED SECONDS ARGV...``.
 #: One torch thread, like the test process, so a run resumed in the test equals one made there.

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from gan_postproc import Adapter, LatentSampler, Refiner, SampleBatch, SampleRequest
-from gan_postproc.ranges import clamp_to
+from gan_postproc.pipeline.ranges import clamp_to
 
 
 def image_score(adapter: Adapter, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:

@@ -6,7 +6,7 @@ gradient) while ``x_0 < c``, NaN once ``x_0 > c``. Each sample's output
 depends on its own input only, so which samples turn NaN is known from the
 inputs, and a refinement step that moves a sample past ``c`` makes exactly
 that sample NaN. Used to check that methods restore such samples
-(:class:`gan_postproc.numerics.FiniteGuard`) or stop with a clear error.
+(:class:`gan_postproc.pipeline.numerics.FiniteGuard`) or stop with a clear error.
 """
 
 from __future__ import annotations

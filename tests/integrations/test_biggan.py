@@ -10,13 +10,14 @@ from scipy import stats
 
 biggan = pytest.importorskip("pytorch_pretrained_biggan")
 
-from gan_postproc import Chain, Classifier, dropin, get_registry  # noqa: E402
+from gan_postproc import Chain, Classifier, get_registry
+from gan_postproc import dropin  # noqa: E402
 from gan_postproc.errors import CheckpointError, InputError, OptionalDependencyError  # noqa: E402
 from gan_postproc.integrations.biggan import BigGANAdapter, load_biggan  # noqa: E402
-from gan_postproc.plugins.classifier_filter import ClassifierFilter, passes_filter  # noqa: E402
+from gan_postproc.plugins.classifier_guided.classifier_filter import ClassifierFilter, passes_filter  # noqa: E402
 from gan_postproc.plugins.truncation import TruncationSampler  # noqa: E402
 
-from .integration_methods import (  # noqa: E402
+from ..helpers.integration_methods import (
     EvenRowLayerRefiner,
     assert_differs_only_in_even_rows,
     assert_differs_only_in_rows,

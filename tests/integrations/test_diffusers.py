@@ -32,17 +32,12 @@ from diffusers.pipelines.kandinsky2_2.pipeline_kandinsky2_2 import KandinskyV22P
 
 from gan_postproc import Classifier, RejectionSampler, get_registry  # noqa: E402
 from gan_postproc.errors import InputError, OptionalDependencyError  # noqa: E402
-from gan_postproc.integrations.diffusers_pipeline import (  # noqa: E402
-    CallbackPipeline,
-    DiffusersAdapter,
-    DiffusersCallback,
-    DiffusersPostprocessor,
-)
+from gan_postproc.integrations.diffusers import CallbackPipeline, DiffusersAdapter, DiffusersCallback, DiffusersPostprocessor
 from gan_postproc.plugins.bigroc import BIGRoC  # noqa: E402
 from gan_postproc.plugins.collaborative import CollaborativeRefiner  # noqa: E402
 from gan_postproc.plugins.dot import DOT  # noqa: E402
 
-from .integration_methods import (  # noqa: E402
+from ..helpers.integration_methods import (
     EvenRowAscent,
     EvenRowLatentRefiner,
     QuadrantRefiner,

@@ -9,14 +9,15 @@ import pytest
 import torch
 from torch import nn
 
-from gan_postproc import Chain, dropin, get_registry, optional
+from gan_postproc import Chain, get_registry, optional
+from gan_postproc import dropin
 from gan_postproc.errors import CheckpointError, InputError, OptionalDependencyError
 from gan_postproc.integrations.mimicry import MimicryAdapter, import_mimicry, load_mimicry_checkpoint, mimicry_discriminator
 
-from gan_postproc.plugins._discriminator import potential
+from gan_postproc.pipeline.discriminator_readings import potential
 from gan_postproc.plugins.dot import DOT
 
-from .integration_methods import (
+from ..helpers.integration_methods import (
     EvenRowLayerRefiner,
     assert_differs_only_in_even_rows,
     assert_differs_only_in_rows,

@@ -10,7 +10,7 @@ import torch
 from gan_postproc import Chain, Classifier, get_registry
 from gan_postproc.errors import InputError
 from gan_postproc.plugins.bigroc import BIGRoC
-from gan_postproc.plugins.drs import DiscriminatorRejectionSampler
+from gan_postproc.plugins.density_ratio.drs import DiscriminatorRejectionSampler
 from gan_postproc.plugins.truncation import TruncationSampler
 from gan_postproc.integrations.studiogan import (
     GENERATE_IMAGES_PARAMETERS,
@@ -21,8 +21,8 @@ from gan_postproc.integrations.studiogan import (
     studiogan_scores,
 )
 
-from . import studiogan_standins as sg
-from .integration_methods import (
+from ..helpers import studiogan_standins as sg
+from ..helpers.integration_methods import (
     EvenRowAscent,
     EvenRowLayerRefiner,
     QuadrantRefiner,

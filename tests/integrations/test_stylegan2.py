@@ -9,7 +9,8 @@ import pickle
 import pytest
 import torch
 
-from gan_postproc import Chain, dropin, get_registry
+from gan_postproc import Chain, get_registry
+from gan_postproc import dropin
 from gan_postproc.errors import CheckpointError, InputError, UnsafeCheckpointError
 from gan_postproc.integrations.stylegan2 import (
     CodeExecutionWarning,
@@ -22,17 +23,17 @@ from gan_postproc.integrations.stylegan2 import (
 )
 from gan_postproc.plugins.collaborative import CollaborativeRefiner
 from gan_postproc.plugins.ddls import DDLS
-from gan_postproc.plugins.drs import DiscriminatorRejectionSampler
+from gan_postproc.plugins.density_ratio.drs import DiscriminatorRejectionSampler
 from gan_postproc.plugins.truncation import TruncationSampler
 
-from .integration_methods import (
+from ..helpers.integration_methods import (
     EvenRowLayerRefiner,
     assert_differs_only_in_even_rows,
     assert_differs_only_in_rows,
     assert_images,
     check_chain_end_to_end,
 )
-from .stylegan2_standins import nvlabs_pair, rosinality_pair
+from ..helpers.stylegan2_standins import nvlabs_pair, rosinality_pair
 
 
 def _one_hot(labels, k):
@@ -288,7 +289,7 @@ def test_registration_and_clear_errors_for_the_wrong_convention():
 
 def test_latent_reweighting_reads_the_mapping_output_of_an_unconditional_stylegan2():
     """Issue 6/8: w_phi on the mapping network's output (the paper's LSUN setup), trained and sampled through the adapter."""
-    from gan_postproc.plugins.latent_rs import LatentRS, train_importance_network
+    from gan_postproc.plugins.latent_reweighting.latent_rs import LatentRS, train_importance_network
 
     torch.manual_seed(0)
     G, D = nvlabs_pair(0)

@@ -10,7 +10,7 @@ from gan_postproc import Chain, TorchAdapter
 from gan_postproc.errors import InputError, MissingModelError
 from gan_postproc.plugins.ddls import DDLS, _reflect
 
-from .conftest import TinyGenerator
+from ..helpers.tiny_models import TinyGenerator
 
 
 class Logit(nn.Module):

@@ -10,7 +10,7 @@ from gan_postproc import Chain, Discriminator, LatentPrior, SampleBatch, TorchAd
 from gan_postproc.errors import InputError, MissingModelError
 from gan_postproc.plugins.dot import DOT, _tangential, estimate_k_eff
 
-from .conftest import TinyGenerator
+from ..helpers.tiny_models import TinyGenerator
 
 
 class Bump(nn.Module):

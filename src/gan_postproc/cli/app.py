@@ -13,17 +13,11 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from ..errors import GanPostprocError
-from . import (
-    bench_command,
-    calibrate_command,
-    demo_command,
-    plugins_command,
-    refine_command,
-    sample_command,
-    shape_command,
-    train_classifier_command,
-    train_importance_command,
-)
+from . import bench_command, demo_command, plugins_command, refine_command, sample_command
+from gan_postproc.plugins.density_ratio import commands as calibrate_command
+from gan_postproc.plugins.collaborative import commands as shape_command
+from gan_postproc.plugins.bigroc import commands as train_classifier_command
+from gan_postproc.plugins.latent_reweighting import commands as train_importance_command
 
 #: Subcommand modules; each has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
 COMMANDS: tuple[ModuleType, ...] = (

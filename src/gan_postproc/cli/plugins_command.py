@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ..registry import get_registry
+from ..plugin_system.registry import get_registry
 
 NAME = "plugins"
 HELP = "list the registered samplers, refiners and adapters, and plugins that failed to load"

@@ -28,16 +28,26 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..batch import SampleBatch
-from ..chain import Chain
-from ..classifier_files import load_classifier
+from ..pipeline.batch import SampleBatch
+from ..pipeline.chain import Chain
+from ..files.classifiers import load_classifier
 from ..defaults import DEFAULTS
 from ..errors import InputError
-from ..image_files import NpzImages, list_images, read_image, read_images, read_label_file, read_npz_images, to_chain, to_uint8, write_image
-from ..io import atomic_write_bytes, atomic_write_json, check_writable, npz_bytes, remove_stale_temp_files
-from ..loading import differing_keys, read_json, read_npz
-from ..ranges import CHAIN_RANGE, rescale
-from ..registry import get_registry
+from ..files.images import (
+    NpzImages,
+    list_images,
+    read_image,
+    read_images,
+    read_label_file,
+    read_npz_images,
+    to_chain,
+    to_uint8,
+    write_image,
+)
+from ..files.writing import atomic_write_bytes, atomic_write_json, check_writable, npz_bytes, remove_stale_temp_files
+from ..files.loading import differing_keys, read_json, read_npz
+from ..pipeline.ranges import CHAIN_RANGE, rescale
+from ..plugin_system.registry import get_registry
 from .specs import parse_options
 
 NAME = "refine"

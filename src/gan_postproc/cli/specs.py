@@ -7,9 +7,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from ..adapter import Adapter
+from ..pipeline.adapter import Adapter
 from ..errors import InputError
-from ..registry import get_registry
+from ..plugin_system.registry import get_registry
 
 __all__ = [
     "SHIPPED_MODELS",
@@ -39,7 +39,7 @@ def _toy2d(dataset: str) -> Adapter:
 def _digits_evaluator() -> Any:
     from ..metrics import SampleEvaluator
     from ..models.digits import DIGITS_NUM_CLASSES, digits_dataset, digits_feature_extractor, load_digits_feature_net
-    from ..scoring import Classifier
+    from ..pipeline.scoring import Classifier
 
     independent = Classifier(load_digits_feature_net(), DIGITS_NUM_CLASSES)
     return SampleEvaluator(digits_feature_extractor(), digits_dataset("test")[0], classifier=independent)

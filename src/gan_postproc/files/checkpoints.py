@@ -24,8 +24,8 @@ from safetensors.torch import save
 from torch import nn
 
 from ..errors import CheckpointError
-from ..io import atomic_write_bytes
-from ..loading import load_state_dict_strict, metadata_json, read_safetensors, read_safetensors_metadata
+from .writing import atomic_write_bytes
+from .loading import load_state_dict_strict, metadata_json, read_safetensors, read_safetensors_metadata
 
 __all__ = ["CHECKPOINT_FORMAT", "save_safetensors_atomic", "save_checkpoint", "load_checkpoint", "read_checkpoint_state"]
 
@@ -125,7 +125,7 @@ def load_checkpoint(
     """Load a checkpoint written by :func:`save_checkpoint` into the given modules and optimizers.
 
     Every module's keys and shapes must match exactly (see
-    :func:`~gan_postproc.loading.load_state_dict_strict`).
+    :func:`~gan_postproc.files.loading.load_state_dict_strict`).
 
     Returns:
         The checkpoint's ``state``.

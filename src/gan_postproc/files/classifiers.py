@@ -16,7 +16,7 @@ under the key ``"gan_postproc.classifier"``::
 
 Loading it builds the named architecture with ``config``, loads the
 tensors with strict key and shape checks, and wraps the network in a
-:class:`~gan_postproc.scoring.Classifier` carrying the declared input
+:class:`~gan_postproc.pipeline.scoring.Classifier` carrying the declared input
 convention. safetensors holds only tensors and strings, so loading a file
 never executes code. ``gan-postproc train-robust-classifier`` writes such
 files; :func:`save_classifier` writes one for any network of a listed
@@ -42,13 +42,13 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from .errors import CheckpointError, GanPostprocError, InputError, InputTypeError
-from .io import atomic_write
+from ..errors import CheckpointError, GanPostprocError, InputError, InputTypeError
+from .writing import atomic_write
 from .loading import load_code_pickle, load_state_dict_strict, metadata_json, read_safetensors, read_safetensors_metadata
-from .models.digits import DigitsClassifier, digits_classifier
-from .ranges import CHAIN_RANGE
-from .scoring import Classifier
-from .validation import ValueRange, check_count
+from ..models.digits import DigitsClassifier, digits_classifier
+from ..pipeline.ranges import CHAIN_RANGE
+from ..pipeline.scoring import Classifier
+from ..validation import ValueRange, check_count
 
 __all__ = [
     "CLASSIFIER_FORMAT",
@@ -179,7 +179,7 @@ def read_classifier_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise CheckpointError(
             f"{path} is a safetensors file without a classifier description (metadata key {METADATA_KEY!r}); "
             "plain weights do not say which network they belong to: write the file with "
-            "gan_postproc.classifier_files.save_classifier, or train one with `gan-postproc train-robust-classifier`"
+            "gan_postproc.files.classifiers.save_classifier, or train one with `gan-postproc train-robust-classifier`"
         )
     spec = metadata_json(metadata, METADATA_KEY, path, "classifier file")
     if not isinstance(spec, dict) or spec.get("format") != CLASSIFIER_FORMAT:
@@ -219,7 +219,7 @@ def _from_pickle(path: Path, num_classes: int | None, input_range: ValueRange | 
     loaded = load_code_pickle(
         path, "classifier file", allow=allow_pickle, stacklevel=4,
         opt_in="pass allow_pickle=True (CLI: --allow-pickle), or convert it once to a safe classifier file with "
-        "gan_postproc.classifier_files.save_classifier",
+        "gan_postproc.files.classifiers.save_classifier",
         load=lambda file: torch.load(file, map_location="cpu", weights_only=False),
     )
     if isinstance(loaded, Classifier):
@@ -227,7 +227,7 @@ def _from_pickle(path: Path, num_classes: int | None, input_range: ValueRange | 
     if not isinstance(loaded, nn.Module):
         raise CheckpointError(
             f"{path} holds a {type(loaded).__name__}, not a torch.nn.Module; a state_dict says nothing about its "
-            "architecture: load it in Python and save it with gan_postproc.classifier_files.save_classifier"
+            "architecture: load it in Python and save it with gan_postproc.files.classifiers.save_classifier"
         )
     k = num_classes if num_classes is not None else getattr(loaded, "num_classes", None)
     if k is None:
@@ -243,7 +243,7 @@ def load_classifier(
     input_range: ValueRange | None = CHAIN_RANGE,
     device: torch.device | str | None = None,
 ) -> Classifier:
-    """A :class:`~gan_postproc.scoring.Classifier` from a shipped name or a file.
+    """A :class:`~gan_postproc.pipeline.scoring.Classifier` from a shipped name or a file.
 
     Args:
         source: a name in :data:`SHIPPED_CLASSIFIERS` (``"digits-robust"``),

@@ -19,11 +19,11 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from .errors import InputError
-from .io import atomic_write
+from ..errors import InputError
+from .writing import atomic_write
 from .loading import read_json, read_npz
-from .ranges import CHAIN_RANGE, rescale
-from .validation import ValueRange, check_finite, check_in_range
+from ..pipeline.ranges import CHAIN_RANGE, rescale
+from ..validation import ValueRange, check_finite, check_in_range
 
 __all__ = [
     "IMAGE_SUFFIXES",

@@ -36,7 +36,7 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
-from .errors import CheckpointError, GanPostprocError, UnsafeCheckpointError
+from ..errors import CheckpointError, GanPostprocError, UnsafeCheckpointError
 
 __all__ = [
     "CodeExecutionWarning",

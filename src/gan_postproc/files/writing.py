@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_json", "npz_bytes", "remove_stale_temp_files", "check_writable"]
 

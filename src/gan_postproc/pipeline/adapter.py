@@ -7,8 +7,8 @@ tells methods four things and does four things:
   generator has (:attr:`Adapter.num_classes`, ``None`` if unconditional) and
   the value range of its samples in chain convention (:attr:`Adapter.value_range`);
 * which discriminator and classifier it carries, each wrapped with its output
-  and input conventions declared (:class:`~gan_postproc.scoring.Discriminator`,
-  :class:`~gan_postproc.scoring.Classifier`);
+  and input conventions declared (:class:`~gan_postproc.pipeline.scoring.Discriminator`,
+  :class:`~gan_postproc.pipeline.scoring.Classifier`);
 * :meth:`Adapter.generate`: latents (+ labels) -> chain-convention samples;
 * optionally, a split of the generator at a named layer
   (:meth:`Adapter.layer_names`, :meth:`Adapter.generate_to`,
@@ -39,11 +39,11 @@ from typing import ClassVar
 
 import torch
 
-from .errors import InputError, MissingModelError
+from ..errors import InputError, MissingModelError
 from .priors import LatentPrior
 from .ranges import rescale
 from .scoring import Classifier, Discriminator
-from .validation import ValueRange, call_network, check_device, check_labels
+from ..validation import ValueRange, call_network, check_device, check_labels
 
 __all__ = ["Adapter", "LATENT_LAYER", "OUTPUT_LAYER"]
 

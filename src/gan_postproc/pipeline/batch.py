@@ -9,9 +9,9 @@ from typing import Any
 
 import torch
 
-from .errors import InputError, InputTypeError
+from ..errors import InputError, InputTypeError
 from .ranges import CHAIN_RANGE
-from .validation import ValueRange, check_value_range
+from ..validation import ValueRange, check_value_range
 
 __all__ = ["SampleBatch"]
 

@@ -12,13 +12,13 @@ from tqdm.auto import tqdm
 
 from .adapter import Adapter
 from .batch import SampleBatch
-from .defaults import DEFAULTS
-from .errors import GanPostprocError, HookError, InputError, InputTypeError, PluginError
-from .manager import PluginManager, get_plugin_manager
+from ..defaults import DEFAULTS
+from ..errors import GanPostprocError, HookError, InputError, InputTypeError, PluginError
+from ..plugin_system.manager import PluginManager, get_plugin_manager
 from .numerics import finite_rows
 from .refiner import Refiner
 from .sampler import LatentSampler, PriorSampler, SampleRequest
-from .validation import ValueRange, check_batch, check_count, check_labels, check_seed
+from ..validation import ValueRange, check_batch, check_count, check_labels, check_seed
 
 __all__ = ["Chain", "RunReport"]
 
@@ -34,7 +34,7 @@ class RunReport:
         seconds: wall time per stage (``"sampler:NAME"``, ``"generate"``,
             ``"refiner:NAME"``, ``"hooks"``), summed over batches.
         redrawn: samples re-drawn because a filter hook rejected them.
-        sampler: the sampler's :class:`~gan_postproc.sampler.SamplerStats` as a dict.
+        sampler: the sampler's :class:`~gan_postproc.pipeline.sampler.SamplerStats` as a dict.
     """
 
     n: int = 0

@@ -1,7 +1,7 @@
 """What the discriminator-guided methods (collaborative, dot, ddls) read from a discriminator.
 
-Each method takes the output convention from the :class:`~gan_postproc.scoring.Discriminator`
-wrapper (its declared :class:`~gan_postproc.scoring.ScoreKind`), never from the values:
+Each method takes the output convention from the :class:`~gan_postproc.pipeline.scoring.Discriminator`
+wrapper (its declared :class:`~gan_postproc.pipeline.scoring.ScoreKind`), never from the values:
 
 * :func:`potential` is the ``d(x)`` of DOT and DDLS: the logit ``log D / (1 - D)`` (an
   estimate of ``log p_data(x) / p_model(x)``) for a probability or logit discriminator,
@@ -21,9 +21,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from gan_postproc.adapter import Adapter
-from gan_postproc.errors import InputTypeError, MissingModelError
-from gan_postproc.scoring import Discriminator, ScoreKind
+from .adapter import Adapter
+from ..errors import InputTypeError, MissingModelError
+from .scoring import Discriminator, ScoreKind
 
 __all__ = ["resolve_discriminator", "potential", "generator_loss", "realness"]
 

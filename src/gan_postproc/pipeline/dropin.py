@@ -21,17 +21,17 @@ import torch
 from torch import nn
 
 from .chain import Chain
-from .defaults import DEFAULTS
-from .errors import InputError, InputTypeError
+from ..defaults import DEFAULTS
+from ..errors import InputError, InputTypeError
 from .refiner import Refiner
 from .sampler import LatentSampler, SampleRequest
-from .validation import check_count, check_options, check_seed, check_tensor
+from ..validation import check_count, check_options, check_seed, check_tensor
 
 __all__ = ["DropIn", "dropin"]
 
 
 class DropIn(nn.Module):
-    """Wraps a :class:`~gan_postproc.chain.Chain` behind the generator's call signature.
+    """Wraps a :class:`~gan_postproc.pipeline.chain.Chain` behind the generator's call signature.
 
     Attributes not defined here (``nz``, ``z_dim``, ...) are read from the
     wrapped generator, if the adapter has one under ``.generator``.
@@ -103,7 +103,7 @@ def dropin(
 
     Args:
         generator_or_chain: a ready :class:`Chain`, or a generator module that
-            is wrapped in a :class:`~gan_postproc.integrations.torch_module.TorchAdapter`
+            is wrapped in a :class:`~gan_postproc.pipeline.torch_adapter.TorchAdapter`
             built with ``adapter_options`` and chained with ``sampler`` and ``refiners``.
         seed: keys the fresh draws the chain makes.
 
@@ -116,7 +116,7 @@ def dropin(
         if sampler is not None or refiners or adapter_options:
             raise InputError("pass either a ready Chain, or a generator with sampler/refiners/adapter options, not both")
         return DropIn(generator_or_chain, seed=seed)
-    from gan_postproc.integrations.torch_module import TorchAdapter
+    from .torch_adapter import TorchAdapter
 
     check_options(TorchAdapter, {"generator": generator_or_chain, **adapter_options}, "dropin: cannot wrap the generator in a TorchAdapter")
     adapter = TorchAdapter(generator_or_chain, **adapter_options)

@@ -9,9 +9,9 @@ from typing import Literal
 
 import torch
 
-from . import rng
-from .errors import InputError
-from .validation import check_finite, check_tensor
+from .. import rng
+from ..errors import InputError
+from ..validation import check_finite, check_tensor
 
 __all__ = ["LatentPrior"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from .validation import ValueRange
+from ..validation import ValueRange
 
 __all__ = ["CHAIN_RANGE", "rescale", "clamp_to"]
 

@@ -8,8 +8,8 @@ from typing import ClassVar
 
 from .adapter import Adapter
 from .batch import SampleBatch
-from .errors import InputError
-from .validation import check_batch
+from ..errors import InputError
+from ..validation import check_batch
 
 __all__ = ["Refiner"]
 

@@ -25,10 +25,10 @@ import torch
 
 from .adapter import Adapter
 from .batch import SampleBatch
-from .defaults import DEFAULTS
-from .errors import AcceptanceError, InputError
+from ..defaults import DEFAULTS
+from ..errors import AcceptanceError, InputError
 from .sampler import LatentSampler, SampleRequest
-from .validation import check_count, check_probability
+from ..validation import check_count, check_probability
 
 __all__ = ["RejectionSampler"]
 

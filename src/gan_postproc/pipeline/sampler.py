@@ -9,11 +9,11 @@ from typing import ClassVar
 
 import torch
 
-from . import rng
+from .. import rng
 from .adapter import Adapter
 from .batch import SampleBatch
-from .errors import InputError
-from .validation import check_count, check_seed, check_tensor
+from ..errors import InputError
+from ..validation import check_count, check_seed, check_tensor
 
 __all__ = ["SampleRequest", "SamplerStats", "LatentSampler", "PriorSampler"]
 

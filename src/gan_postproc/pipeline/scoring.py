@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import InputError, UncalibratedDiscriminatorError
+from ..errors import InputError, UncalibratedDiscriminatorError
 from .ranges import CHAIN_RANGE, rescale
-from .validation import ValueRange, call_network, check_count, check_value_range
+from ..validation import ValueRange, call_network, check_count, check_value_range
 
 __all__ = ["ScoreKind", "Discriminator", "Classifier", "as_discriminator", "as_classifier"]
 

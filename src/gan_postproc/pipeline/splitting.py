@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = ["capture_output", "substitute_output", "module_device"]
 

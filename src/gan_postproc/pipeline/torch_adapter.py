@@ -18,14 +18,14 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from gan_postproc import hookimpl
-from gan_postproc.adapter import Adapter
-from gan_postproc.errors import InputError, InputTypeError
-from gan_postproc.priors import LatentPrior
-from gan_postproc.ranges import CHAIN_RANGE, rescale
-from gan_postproc.scoring import Classifier, Discriminator, ScoreKind, as_classifier, as_discriminator
-from gan_postproc.splitting import capture_output, module_device, substitute_output
-from gan_postproc.validation import ValueRange, check_count, check_value_range
+from ..hookspecs import hookimpl
+from .adapter import Adapter
+from ..errors import InputError, InputTypeError
+from .priors import LatentPrior
+from .ranges import CHAIN_RANGE, rescale
+from .scoring import Classifier, Discriminator, ScoreKind, as_classifier, as_discriminator
+from .splitting import capture_output, module_device, substitute_output
+from ..validation import ValueRange, check_count, check_value_range
 
 __all__ = ["TorchAdapter", "infer_latent_dim"]
 

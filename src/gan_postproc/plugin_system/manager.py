@@ -24,8 +24,8 @@ from typing import Any
 
 import pluggy
 
-from . import hookspecs
-from .errors import PluginError, PluginLoadError
+from .. import hookspecs
+from ..errors import PluginError, PluginLoadError
 
 __all__ = [
     "ENTRY_POINT_GROUP",

@@ -7,12 +7,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .adapter import Adapter
-from .errors import GanPostprocError, InputError, InputTypeError, PluginError
+from ..pipeline.adapter import Adapter
+from ..errors import GanPostprocError, InputError, InputTypeError, PluginError
 from .manager import PluginManager, get_plugin_manager
-from .refiner import Refiner
-from .sampler import LatentSampler
-from .validation import check_options
+from ..pipeline.refiner import Refiner
+from ..pipeline.sampler import LatentSampler
+from ..validation import check_options
 
 __all__ = ["MethodInfo", "Registry", "get_registry", "reset_registry", "KINDS"]
 

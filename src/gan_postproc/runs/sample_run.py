@@ -32,15 +32,15 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .batch import SampleBatch
-from .chain import Chain
-from .defaults import DEFAULTS
-from .errors import CheckpointError, InputError
-from .image_files import read_image
-from .io import atomic_write_bytes, atomic_write_json, check_writable, npz_bytes, remove_stale_temp_files
-from .loading import read_json, read_npz
-from .ranges import CHAIN_RANGE, rescale
-from .validation import check_count
+from ..pipeline.batch import SampleBatch
+from ..pipeline.chain import Chain
+from ..defaults import DEFAULTS
+from ..errors import CheckpointError, InputError
+from ..files.images import read_image
+from ..files.writing import atomic_write_bytes, atomic_write_json, check_writable, npz_bytes, remove_stale_temp_files
+from ..files.loading import read_json, read_npz
+from ..pipeline.ranges import CHAIN_RANGE, rescale
+from ..validation import check_count
 
 __all__ = ["SampleRunConfig", "sample_to_disk", "iter_shards", "read_manifest", "evaluate_run"]
 

@@ -35,12 +35,12 @@ from collections.abc import Iterable, Iterator
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from . import rng
-from .batch import SampleBatch
-from .chain import Chain
-from .defaults import DEFAULTS
-from .errors import InputError, InputTypeError
-from .validation import ValueRange, check_count, check_tensor
+from .. import rng
+from ..pipeline.batch import SampleBatch
+from ..pipeline.chain import Chain
+from ..defaults import DEFAULTS
+from ..errors import InputError, InputTypeError
+from ..validation import ValueRange, check_count, check_tensor
 
 __all__ = ["SyntheticDataset", "random_flip", "random_crop", "batch_labels"]
 

@@ -12,10 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from gan_postproc import Chain, Classifier, SampleBatch, TorchAdapter, dropin, get_registry
+from gan_postproc import Chain, Classifier, SampleBatch, TorchAdapter, get_registry
+from gan_postproc import dropin
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError, MissingModelError
 from gan_postproc.plugins.bigroc import BIGRoC, LogitDebias, targeted_pgd
-from gan_postproc.training.pgd import project_l2_ball, project_linf_ball
+from gan_postproc.plugins.bigroc.pgd import project_l2_ball, project_linf_ball
 
 torch.set_num_threads(1)
 
@@ -413,8 +414,8 @@ def test_describe_names_every_setting():
 
 def test_benchmark_rows_for_digits_suites_run_and_have_a_floor():
     from gan_postproc.bench.setups import BenchmarkContext
-    from gan_postproc.chain import RunReport
-    from gan_postproc.plugins import bigroc as plugin
+    from gan_postproc.pipeline.chain import RunReport
+    from gan_postproc.plugins.bigroc import refiner as plugin
 
     classifier = tiny_classifier(3)
     context = BenchmarkContext(
@@ -434,7 +435,7 @@ def test_benchmark_rows_for_digits_suites_run_and_have_a_floor():
 
 
 def test_refines_diffusers_outputs_through_the_postprocessor():
-    from gan_postproc.integrations.diffusers_pipeline import DiffusersPostprocessor
+    from gan_postproc.integrations.diffusers import DiffusersPostprocessor
 
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Softplus(), nn.Flatten(), nn.Linear(4 * 8 * 8, 5))

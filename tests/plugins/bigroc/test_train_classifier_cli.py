@@ -11,10 +11,10 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from gan_postproc.classifier_files import load_classifier, read_classifier_spec
+from gan_postproc.files.classifiers import load_classifier, read_classifier_spec
 from gan_postproc.cli.app import main
 
-from .faults import files, interrupt_part_way, safetensors_content
+from ...helpers.faults import files, interrupt_part_way, safetensors_content
 
 
 def _patterns(n_per_class: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

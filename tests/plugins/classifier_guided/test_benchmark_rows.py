@@ -7,10 +7,10 @@ import torch
 
 from gan_postproc import Chain
 from gan_postproc.bench.setups import BenchmarkContext, collect_setups
-from gan_postproc.manager import PluginManager
-from gan_postproc.plugins import class_balance, classifier_filter, ensemble
+from gan_postproc.plugin_system.manager import PluginManager
+from gan_postproc.plugins.classifier_guided import class_balance, classifier_filter, ensemble
 
-from . import toy_classes as toy
+from ...helpers import toy_classes as toy
 
 ROWS = {"classifier_filter", "class_balance", "ensemble"}
 

@@ -7,11 +7,11 @@ import torch
 
 from gan_postproc import Chain, get_registry
 from gan_postproc.errors import InputError, InputTypeError
-from gan_postproc.plugins._classifier_loop import classify
+from gan_postproc.plugins.classifier_guided.proposals import classify
 from gan_postproc.metrics.balance import balance_kl, class_histogram
-from gan_postproc.plugins.class_balance import ClassBalanceSampler
+from gan_postproc.plugins.classifier_guided.class_balance import ClassBalanceSampler
 
-from . import toy_classes as toy
+from ...helpers import toy_classes as toy
 
 
 def _predicted(batch) -> torch.Tensor:

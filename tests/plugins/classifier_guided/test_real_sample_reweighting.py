@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import WeightedRandomSampler
 
 from gan_postproc.errors import InputError
-from gan_postproc.reweighting import TRANSFORMS, distance_sums, reweight_real_samples
+from gan_postproc.plugins.classifier_guided.real_sample_reweighting import TRANSFORMS, distance_sums, reweight_real_samples
 
 
 def algorithm_1_loop(real, real_labels, fake, fake_labels, transform):

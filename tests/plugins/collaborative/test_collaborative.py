@@ -10,7 +10,7 @@ from gan_postproc import Chain, Discriminator, SampleBatch, TorchAdapter
 from gan_postproc.errors import InputError, MissingModelError
 from gan_postproc.plugins.collaborative import CollaborativeRefiner, mean_realness
 
-from .conftest import TinyConditionalGenerator, TinyGenerator
+from ...helpers.tiny_models import TinyConditionalGenerator, TinyGenerator
 
 
 class LinearLogit(nn.Module):
@@ -213,7 +213,7 @@ def test_the_shipped_shaped_digits_discriminator_is_a_changed_copy_of_the_shippe
 def test_the_digits_row_refines_the_middle_layer_with_the_shaped_discriminator():
     from gan_postproc.bench.contexts import digits_context
     from gan_postproc.bench.setups import collect_setups
-    from gan_postproc.manager import get_plugin_manager
+    from gan_postproc.plugin_system.manager import get_plugin_manager
 
     context = digits_context(quick=True)
     (row,) = [r for r in collect_setups(context, get_plugin_manager()) if r.name == "collaborative"]
@@ -229,7 +229,7 @@ def test_the_digits_row_refines_the_middle_layer_with_the_shaped_discriminator()
 
 def test_no_digits_row_for_another_discriminator():
     from gan_postproc.bench.setups import BenchmarkContext, collect_setups
-    from gan_postproc.manager import get_plugin_manager
+    from gan_postproc.plugin_system.manager import get_plugin_manager
 
     context = BenchmarkContext(suite="demo", dataset="digits", adapter=_adapter(), conditional_adapter=None,
                                real_data=lambda n, seed: torch.rand(n, 6) * 2 - 1, quick=True)

@@ -13,8 +13,8 @@ from gan_postproc import Discriminator, TorchAdapter
 from gan_postproc.errors import CheckpointError, InputError
 from gan_postproc.plugins.collaborative import CollaborativeRefiner, load_shaped_discriminator, shape_discriminator
 
-from .conftest import TinyGenerator
-from .faults import interrupt_part_way, safetensors_content
+from ...helpers.tiny_models import TinyGenerator
+from ...helpers.faults import interrupt_part_way, safetensors_content
 
 
 class SmallD(nn.Module):
@@ -132,12 +132,12 @@ def test_clear_errors():
 
 
 def cli_adapter() -> TorchAdapter:
-    """``--model tests.test_shaping:cli_adapter``."""
+    """``--model tests.plugins.collaborative.test_shaping:cli_adapter``."""
     return _adapter()
 
 
 def cli_real() -> torch.Tensor:
-    """``--real-data tests.test_shaping:cli_real``."""
+    """``--real-data tests.plugins.collaborative.test_shaping:cli_real``."""
     return REAL
 
 
@@ -145,7 +145,7 @@ def test_the_cli_command_shapes_saves_and_resumes(tmp_path: Path, capsys: pytest
     from gan_postproc.cli import main
 
     out = tmp_path / "cli.safetensors"
-    argv = ["shape-discriminator", "--model", "tests.test_shaping:cli_adapter", "--real-data", "tests.test_shaping:cli_real",
+    argv = ["shape-discriminator", "--model", "tests.plugins.collaborative.test_shaping:cli_adapter", "--real-data", "tests.plugins.collaborative.test_shaping:cli_real",
             "--out", str(out), "--layer", "1", "--steps", "3", "--iterations", "4", "--batch-size", "8", "--lr", "0.01", "--no-progress"]
     assert main(argv) == 0
     expected = shape_discriminator(_adapter(), REAL, refiner=REFINER, iterations=4, batch_size=8, lr=1e-2, progress=False)
@@ -161,7 +161,7 @@ def test_the_cli_command_killed_part_way_resumes_to_the_uninterrupted_file(tmp_p
     from gan_postproc.cli import main
 
     def command(out: Path) -> list[str]:
-        return ["shape-discriminator", "--model", "tests.test_shaping:cli_adapter", "--real-data", "tests.test_shaping:cli_real",
+        return ["shape-discriminator", "--model", "tests.plugins.collaborative.test_shaping:cli_adapter", "--real-data", "tests.plugins.collaborative.test_shaping:cli_real",
                 "--out", str(out), "--layer", "1", "--steps", "3", "--iterations", "30", "--checkpoint-every", "3",
                 "--batch-size", "8", "--lr", "0.01", "--no-progress"]
 

@@ -11,14 +11,14 @@ import torch
 from scipy import stats
 
 from gan_postproc import Chain, Discriminator, TorchAdapter
-from gan_postproc.calibration import calibrate_discriminator, load_calibrated_discriminator
+from gan_postproc.plugins.density_ratio.calibration import calibrate_discriminator, load_calibrated_discriminator
 from gan_postproc.cli.app import main
 from gan_postproc.errors import CheckpointError, InputError
-from gan_postproc.loading import read_safetensors_metadata
-from gan_postproc.plugins.drs import DiscriminatorRejectionSampler
+from gan_postproc.files.loading import read_safetensors_metadata
+from gan_postproc.plugins.density_ratio.drs import DiscriminatorRejectionSampler
 
-from .density_ratio_models import AffineGenerator, critic_adapter, data_cdf, exact_discriminator, real_data
-from .faults import interrupt_part_way, safetensors_content
+from ...helpers.density_ratio_models import AffineGenerator, critic_adapter, data_cdf, exact_discriminator, real_data
+from ...helpers.faults import interrupt_part_way, safetensors_content
 from .test_density_ratio import Step
 
 SETTINGS = dict(steps=300, lr=3e-3, holdout=2000, eval_every=50, seed=0)
@@ -113,20 +113,20 @@ def test_bad_inputs_are_refused_before_training():
 
 def test_the_calibrate_command_writes_and_resumes_a_checkpoint(tmp_path, capsys):
     path = tmp_path / "cal.safetensors"
-    command = ["calibrate", "--model", "tests.density_ratio_models:critic_adapter", "--real-data",
-               "tests.density_ratio_models:real_data_tensor", "--output", str(path), "--steps", "20", "--eval-every", "10",
+    command = ["calibrate", "--model", "tests.helpers.density_ratio_models:critic_adapter", "--real-data",
+               "tests.helpers.density_ratio_models:real_data_tensor", "--output", str(path), "--steps", "20", "--eval-every", "10",
                "--holdout", "200", "--no-progress"]
     assert main(command) == 0
     first = json.loads(capsys.readouterr().out)
     assert path.is_file() and first["held_out_bce_best"] <= first["held_out_bce_start"]
     assert main(command) == 0  # finished: re-running resumes at the end and changes nothing
     assert json.loads(capsys.readouterr().out) == first
-    assert main([*command[:2], "tests.density_ratio_models:nope", *command[3:]]) == 2
+    assert main([*command[:2], "tests.helpers.density_ratio_models:nope", *command[3:]]) == 2
 
 
 def test_the_calibrate_command_killed_part_way_resumes_to_the_uninterrupted_checkpoint(tmp_path):
     def command(path):
-        return ["calibrate", "--model", "tests.density_ratio_models:critic_adapter", "--real-data", "tests.density_ratio_models:real_data_tensor",
+        return ["calibrate", "--model", "tests.helpers.density_ratio_models:critic_adapter", "--real-data", "tests.helpers.density_ratio_models:real_data_tensor",
                 "--output", str(path), "--steps", "40", "--eval-every", "5", "--holdout", "200", "--no-progress"]
 
     reference, killed = tmp_path / "reference.safetensors", tmp_path / "killed.safetensors"
@@ -173,7 +173,7 @@ def test_a_selection_criterion_picks_the_step_it_scores_lowest():
 
 
 def test_emd_selection_scores_steps_by_the_emd_of_sir_resampled_samples(monkeypatch):
-    from gan_postproc import calibration
+    from gan_postproc.plugins.density_ratio import calibration
     from gan_postproc.metrics import emd
 
     adapter = critic_adapter()

@@ -8,13 +8,13 @@ from scipy import stats
 from torch import nn
 
 from gan_postproc import Chain, Discriminator, TorchAdapter
-from gan_postproc.density_ratio import IsotonicCalibrator, UncalibratedDiscriminatorWarning
+from gan_postproc.plugins.density_ratio.ratio import IsotonicCalibrator, UncalibratedDiscriminatorWarning
 from gan_postproc.errors import AcceptanceError, InputError, UncalibratedDiscriminatorError
-from gan_postproc.plugins.drs import DiscriminatorRejectionSampler, drs_f
-from gan_postproc.plugins.mh import MetropolisHastingsSampler
-from gan_postproc.plugins.sir import SamplingImportanceResampling, effective_sample_size
+from gan_postproc.plugins.density_ratio.drs import DiscriminatorRejectionSampler, drs_f
+from gan_postproc.plugins.density_ratio.mh import MetropolisHastingsSampler
+from gan_postproc.plugins.density_ratio.sir import SamplingImportanceResampling, effective_sample_size
 
-from .density_ratio_models import AffineGenerator, critic_adapter, data_cdf, real_data, toy_adapter
+from ...helpers.density_ratio_models import AffineGenerator, critic_adapter, data_cdf, real_data, toy_adapter
 
 N = 1500
 
@@ -63,7 +63,7 @@ def test_drs_gamma_shift_trades_exactness_for_high_ratios(bare_pm):
 
 
 def _burn_in(sampler):
-    from gan_postproc.density_ratio import draw_prior_samples
+    from gan_postproc.plugins.density_ratio.ratio import draw_prior_samples
 
     _, labels, samples = draw_prior_samples(toy_adapter(), sampler.burn_in, 1, "drs_burn_in")
     return samples, labels
@@ -218,8 +218,8 @@ def test_bad_settings_are_refused_before_any_work():
 
 
 def test_real_data_can_be_named_for_the_command_line(bare_pm):
-    sampler = MetropolisHastingsSampler(real_data="tests.density_ratio_models:real_data_tensor", chain_length=5)
+    sampler = MetropolisHastingsSampler(real_data="tests.helpers.density_ratio_models:real_data_tensor", chain_length=5)
     batch, _ = run(sampler, bare_pm, n=20)
     assert len(batch) == 20 and sampler.ratio.real is not None
     with pytest.raises(InputError, match="has no function"):
-        MetropolisHastingsSampler(real_data="tests.density_ratio_models:nope")
+        MetropolisHastingsSampler(real_data="tests.helpers.density_ratio_models:nope")

@@ -18,10 +18,10 @@ from torch import nn
 
 from gan_postproc import Chain, LatentPrior, TorchAdapter, get_registry
 from gan_postproc.errors import AcceptanceError, CheckpointError, InputError, InputTypeError, MissingModelError
-from gan_postproc.plugins.latent_ga import LatentGA, ascend_importance
-from gan_postproc.plugins.latent_rs import ImportanceNetwork, LatentRS, train_importance_network
-from gan_postproc.plugins.latent_rs_ga import LatentRSGA
-from gan_postproc.numerics import NonFiniteStepWarning
+from gan_postproc.plugins.latent_reweighting.latent_ga import LatentGA, ascend_importance
+from gan_postproc.plugins.latent_reweighting.latent_rs import ImportanceNetwork, LatentRS, train_importance_network
+from gan_postproc.plugins.latent_reweighting.latent_rs_ga import LatentRSGA
+from gan_postproc.pipeline.numerics import NonFiniteStepWarning
 
 FAST = dict(critic_steps=1, critic_warmup=30, batch_size=64, lr=3e-3, critic_lr=3e-3, eval_every=20, eval_samples=300, eval_pool=3000, progress=False)
 
@@ -272,8 +272,8 @@ def test_cli_trains_saves_and_resumes(tmp_path, capsys):
 def test_benchmark_rows_use_the_shipped_networks_with_their_tuned_settings():
     from gan_postproc.bench.contexts import toy2d_context
     from gan_postproc.bench.setups import BenchmarkContext
-    from gan_postproc.plugins import latent_ga, latent_rs, latent_rs_ga
-    from gan_postproc.plugins._importance_network import load_shipped_importance_network
+    from gan_postproc.plugins.latent_reweighting import latent_ga, latent_rs, latent_rs_ga
+    from gan_postproc.plugins.latent_reweighting.importance_network import load_shipped_importance_network
 
     context = toy2d_context("25gaussians")
     rows = [*latent_rs.gan_postproc_benchmark_setups(context), *latent_ga.gan_postproc_benchmark_setups(context),
@@ -380,11 +380,11 @@ def test_cli_killed_part_way_resumes_to_the_uninterrupted_network(tmp_path):
 
     from gan_postproc.cli import main
 
-    from .faults import interrupt_part_way, safetensors_content
+    from ...helpers.faults import interrupt_part_way, safetensors_content
 
     def argv(out: Path) -> list[str]:
         return [
-            "train-importance", "--model", "tests.test_latent_reweighting:cli_adapter", "--data", "tests.test_latent_reweighting:cli_data",
+            "train-importance", "--model", "tests.plugins.latent_reweighting.test_latent_reweighting:cli_adapter", "--data", "tests.plugins.latent_reweighting.test_latent_reweighting:cli_data",
             "--holdout", "200", "--out", str(out), "--steps", "40", "--critic-steps", "1", "--critic-warmup", "10",
             "--batch-size", "64", "--lr", "3e-3", "--critic-lr", "3e-3", "--eval-every", "10", "--quiet",
         ]

@@ -1,0 +1,29 @@
+"""Collaborative sampling (Liu et al., AAAI 2020): the refiner (Algorithm 1) and discriminator shaping (Algorithm 2)."""
+
+from .refiner import (
+    SELECTIONS,
+    SHAPED_DIGITS_FILE,
+    SHAPED_DIGITS_SETTINGS,
+    CollaborativeRefiner,
+    RefinementResult,
+    Selection,
+    collaborative_refine,
+    mean_realness,
+    shipped_shaped_digits_discriminator,
+)
+from .shaping import load_shaped_discriminator, save_shaped_discriminator, shape_discriminator
+
+__all__ = [
+    "CollaborativeRefiner",
+    "RefinementResult",
+    "Selection",
+    "SELECTIONS",
+    "collaborative_refine",
+    "mean_realness",
+    "shape_discriminator",
+    "save_shaped_discriminator",
+    "load_shaped_discriminator",
+    "shipped_shaped_digits_discriminator",
+    "SHAPED_DIGITS_FILE",
+    "SHAPED_DIGITS_SETTINGS",
+]
