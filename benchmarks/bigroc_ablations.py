@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from gan_postproc.bench.contexts import digits_context, digits_evaluator
     from gan_postproc.metrics import balance_kl
     from gan_postproc.models.digits import DIGITS_IMAGE_SHAPE, DIGITS_NUM_CLASSES
-    from gan_postproc.plugins.bigroc.refiner import BIGRoC
+    from gan_postproc.plugins.bigroc import BIGRoC
 
     torch.set_num_threads(args.threads)
     n, seeds = args.n, list(args.seeds)

@@ -45,7 +45,7 @@ from gan_postproc.bench.report import describe_run, format_table, machine_info
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import OptionalDependencyError
 from gan_postproc.files.writing import atomic_write
-from gan_postproc.plugins.collaborative.refiner import CollaborativeRefiner, shape_discriminator
+from gan_postproc.plugins.collaborative import CollaborativeRefiner, shape_discriminator
 from gan_postproc.plugin_system.registry import get_registry
 
 NAME = "eight_gaussians"

@@ -44,7 +44,7 @@ from gan_postproc.bench.report import describe_run, format_table, machine_info
 from gan_postproc.pipeline.chain import Chain
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import InputError
-from gan_postproc.plugins.classifier_guided.classifier_filter import ClassifierFilter
+from gan_postproc.plugins.classifier_guided import ClassifierFilter
 from gan_postproc.plugin_system.registry import get_registry
 from gan_postproc.pipeline.sampler import LatentSampler
 from gan_postproc.pipeline.scoring import Classifier

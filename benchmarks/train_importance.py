@@ -39,10 +39,7 @@ from gan_postproc.bench.report import machine_info
 from gan_postproc.files.writing import atomic_write
 from gan_postproc.metrics import emd
 from gan_postproc.models.assets import sha256_of
-from gan_postproc.plugins.latent_reweighting.importance_network import SHIPPED_NETWORKS, ImportanceNetwork
-from gan_postproc.plugins.latent_reweighting.latent_ga import LatentGA
-from gan_postproc.plugins.latent_reweighting.latent_rs import LatentRS, train_importance_network
-from gan_postproc.plugins.latent_reweighting.latent_rs_ga import LatentRSGA
+from gan_postproc.plugins.latent_reweighting import SHIPPED_NETWORKS, ImportanceNetwork, LatentGA, LatentRS, LatentRSGA, train_importance_network
 
 ASSETS = Path(__file__).resolve().parents[1] / "src" / "gan_postproc" / "assets"
 

@@ -38,7 +38,7 @@ from gan_postproc.bench.contexts import digits_evaluator
 from gan_postproc.files.writing import atomic_write_bytes
 from gan_postproc.models import assets as assets_module
 from gan_postproc.models.digits import digits_adapter, digits_dataset
-from gan_postproc.plugins.collaborative.refiner import (
+from gan_postproc.plugins.collaborative import (
     SHAPED_DIGITS_FILE,
     SHAPED_DIGITS_SETTINGS,
     CollaborativeRefiner,

@@ -52,7 +52,7 @@ from safetensors.torch import save_file
 
 from gan_postproc import hookimpl, rng
 from gan_postproc.pipeline.adapter import Adapter
-from gan_postproc.pipeline.batch import SampleBatch
+from gan_postproc.pipeline.batch import SampleBatch, check_batch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
 from gan_postproc.pipeline.chain import RunReport
 from gan_postproc.defaults import DEFAULTS
@@ -66,7 +66,6 @@ from gan_postproc.pipeline.scoring import Classifier
 from gan_postproc.plugins.bigroc.pgd import NORMS, Norm, pgd
 from gan_postproc.validation import (
     ValueRange,
-    check_batch,
     check_choice,
     check_count,
     check_finite,

@@ -1,17 +1,14 @@
 """Collaborative sampling (Liu et al., AAAI 2020): the refiner (Algorithm 1) and discriminator shaping (Algorithm 2)."""
 
-from .refiner import (
-    SELECTIONS,
+from .refiner import SELECTIONS, CollaborativeRefiner, RefinementResult, Selection, collaborative_refine, mean_realness
+from .shaped_files import (
     SHAPED_DIGITS_FILE,
     SHAPED_DIGITS_SETTINGS,
-    CollaborativeRefiner,
-    RefinementResult,
-    Selection,
-    collaborative_refine,
-    mean_realness,
+    load_shaped_discriminator,
+    save_shaped_discriminator,
     shipped_shaped_digits_discriminator,
 )
-from .shaping import load_shaped_discriminator, save_shaped_discriminator, shape_discriminator
+from .shaping import shape_discriminator
 
 __all__ = [
     "CollaborativeRefiner",

@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_writable(args.out, "--out")
-    from gan_postproc.plugins.collaborative.refiner import CollaborativeRefiner, shape_discriminator
+    from .refiner import CollaborativeRefiner
+    from .shaping import shape_discriminator
 
     refiner = CollaborativeRefiner(layer=args.layer, steps=args.steps, step_size=args.step_size, selection=args.selection)
     shape_discriminator(

@@ -35,7 +35,7 @@ real vs refined samples so that its gradients guide better, is :func:`shape_disc
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 
@@ -55,6 +55,8 @@ from gan_postproc.validation import ValueRange, check_count, check_positive
 from gan_postproc.pipeline.discriminator_readings import generator_loss, potential, realness, resolve_discriminator
 from gan_postproc.real_data import RealData, iter_real
 
+from .shaped_files import SHAPED_DIGITS_SETTINGS, shipped_shaped_digits_discriminator
+
 __all__ = [
     "CollaborativeRefiner",
     "RefinementResult",
@@ -62,13 +64,7 @@ __all__ = [
     "SELECTIONS",
     "collaborative_refine",
     "mean_realness",
-    "shape_discriminator",
-    "save_shaped_discriminator",
-    "load_shaped_discriminator",
 ]
-
-#: Discriminator shaping (Algorithm 2) lives in its own file, which builds on this one.
-_SHAPING_NAMES = ("shape_discriminator", "save_shaped_discriminator", "load_shaped_discriminator")
 
 Selection = Literal["threshold", "best"]
 #: The ways a sample's final iterate is chosen (see the module docstring).
@@ -344,48 +340,9 @@ def mean_realness(discriminator: Discriminator, real_data: RealData, value_range
     return total / count
 
 
-def __getattr__(name: str) -> Any:
-    if name in _SHAPING_NAMES:
-        from . import shaping as _shaping
-
-        return getattr(_shaping, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 @hookimpl
 def gan_postproc_register_refiners() -> list[type[Refiner]]:
     return [CollaborativeRefiner]
-
-
-#: The shipped digits GAN's shaped discriminator (made by benchmarks/train_shaped_discriminator.py) and the
-#: refinement it was shaped for and guides: the generator's middle layer ``block1``, the paper's 20 steps of
-#: size 0.1 (Fig. 5, Sec. 5.2), stopped at the mean real D (Algorithm 1).
-SHAPED_DIGITS_FILE = "shaped_discriminator.safetensors"
-SHAPED_DIGITS_SETTINGS: dict[str, Any] = {"layer": "block1", "steps": 20, "step_size": 0.1, "selection": "threshold"}
-#: Real training images the digits rows estimate the threshold from.
-DIGITS_REAL_SAMPLES = 1000
-
-
-def shipped_shaped_digits_discriminator(like: Discriminator) -> Discriminator:
-    """The shipped shaped discriminator of the digits GAN, checked against its manifest entry.
-
-    Args:
-        like: the digits GAN's discriminator (``digits_adapter().discriminator``), whose
-            architecture and output convention the shaped copy shares.
-    """
-    from gan_postproc.errors import CheckpointError
-    from gan_postproc.models.assets import asset_path, read_manifest, sha256_of
-
-    from .shaping import load_shaped_discriminator
-
-    path = asset_path("digits", SHAPED_DIGITS_FILE)
-    entry = read_manifest("digits").get("files", {}).get(SHAPED_DIGITS_FILE)
-    if entry is None or sha256_of(path) != entry["sha256"]:
-        raise CheckpointError(
-            f"{path} is not the shaped discriminator recorded in assets/digits/manifest.json (missing entry or other SHA-256); "
-            "reinstall gan-postproc, or re-run benchmarks/train_shaped_discriminator.py"
-        )
-    return load_shaped_discriminator(path, like)
 
 
 def _is_shipped_digits_discriminator(discriminator: Discriminator) -> bool:
@@ -399,6 +356,8 @@ def _is_shipped_digits_discriminator(discriminator: Discriminator) -> bool:
     )
 
 
+#: Real training images the digits rows estimate the threshold from.
+DIGITS_REAL_SAMPLES = 1000
 #: Toy2d rows: refine the DOT generators' middle layer ``l1`` guided by their WGAN-GP critics.
 #: The critic's gradients at that layer are large, so the paper's step size 0.1 overshoots;
 #: 0.01 was chosen on 25gaussians (seed 0), the paper's K = 50 steps kept.

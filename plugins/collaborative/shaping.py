@@ -31,39 +31,38 @@ path instead of the final one; this follows the paper.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from gan_postproc import rng
 from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.defaults import DEFAULTS
-from gan_postproc.errors import CheckpointError, InputError, InputTypeError
-from gan_postproc.files.writing import atomic_write, check_writable, remove_stale_temp_files
-from gan_postproc.files.loading import load_state_dict_strict, metadata_json, read_safetensors, read_safetensors_metadata
+from gan_postproc.errors import InputError, InputTypeError
+from gan_postproc.files.writing import check_writable, remove_stale_temp_files
 from gan_postproc.pipeline.scoring import Discriminator, ScoreKind
 from gan_postproc.validation import check_count, check_positive, check_sample_shape
 
 from gan_postproc.pipeline.discriminator_readings import potential, realness, resolve_discriminator
 from gan_postproc.real_data import RealData, cycle_real
 from .refiner import CollaborativeRefiner, collaborative_refine
+from .shaped_files import (
+    SHAPED_FORMAT,
+    check_settings,
+    fingerprint,
+    load_checkpoint,
+    load_shaped_discriminator,
+    read_settings,
+    save_checkpoint,
+    save_shaped_discriminator,
+)
 
-__all__ = ["shape_discriminator", "save_shaped_discriminator", "load_shaped_discriminator"]
+__all__ = ["shape_discriminator"]
 
-#: What to do about a damaged shaped discriminator or checkpoint file.
-_DAMAGED = "delete it to start over, or choose another path"
-
-#: ``format`` metadata of a shaped-discriminator file and of a shaping checkpoint.
-SHAPED_FORMAT = "gan_postproc.shaped_discriminator/1"
-CHECKPOINT_FORMAT = "gan_postproc.shaping_checkpoint/1"
 #: Adam betas of the fine-tuning (the usual GAN setting, beta1 = 0.5).
 SHAPING_BETAS = (0.5, 0.999)
 
@@ -143,11 +142,11 @@ def shape_discriminator(
         "betas": list(SHAPING_BETAS),
         "seed": seed,
         "output": original.output.value,
-        "source_sha256": _fingerprint(original),
+        "source_sha256": fingerprint(original),
     }
     out_path = None if out is None else Path(out)
     if out_path is not None and out_path.exists():
-        _check_settings(_read_metadata(out_path, SHAPED_FORMAT), settings, out_path)
+        check_settings(read_settings(out_path, SHAPED_FORMAT), settings, out_path)
         return load_shaped_discriminator(out_path, original)
     if out_path is not None:
         check_writable(out_path, "out")
@@ -162,7 +161,7 @@ def shape_discriminator(
     checkpoint_path = None if out_path is None else Path(str(out_path) + ".ckpt")
     start = 0
     if checkpoint_path is not None and checkpoint_path.exists():
-        start = _load_checkpoint(checkpoint_path, shaped, optimizer, settings)
+        start = load_checkpoint(checkpoint_path, shaped, optimizer, settings)
     real_batches = _skip(cycle_real(real_data, batch_size, adapter.value_range), start)
     fixed_threshold = settings["threshold"]
 
@@ -204,7 +203,7 @@ def shape_discriminator(
             bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
             done = step + 1
             if checkpoint_path is not None and (done % checkpoint_every == 0 or done == iterations):
-                _save_checkpoint(checkpoint_path, shaped, optimizer, settings, done)
+                save_checkpoint(checkpoint_path, shaped, optimizer, settings, done)
     finally:
         bar.close()
     for p in params:
@@ -236,105 +235,3 @@ def _shaping_loss(discriminator: Discriminator, real: torch.Tensor, refined: tor
     (grad,) = torch.autograd.grad(potential(discriminator, between).sum(), between, create_graph=True)
     penalty = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
     return d_fake.mean() - d_real.mean() + DEFAULTS.shaping_gradient_penalty * penalty
-
-
-# --- files ----------------------------------------------------------------------
-
-
-def _fingerprint(discriminator: Discriminator) -> str:
-    """SHA-256 of the discriminator's parameters and buffers (names, shapes and bytes)."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(discriminator.module.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(str(tuple(tensor.shape)).encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
-    cpu = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    atomic_write(path, lambda temp: save_file(cpu, str(temp), metadata=metadata))
-
-
-def _read_metadata(path: Path, expected_format: str) -> dict[str, Any]:
-    what = "shaping checkpoint" if expected_format == CHECKPOINT_FORMAT else "shaped discriminator file"
-    metadata = read_safetensors_metadata(path, what, fix=_DAMAGED)
-    if metadata.get("format") != expected_format:
-        raise CheckpointError(
-            f"{path} is not a {expected_format} file (format {metadata.get('format')!r}); delete it or choose another path"
-        )
-    return metadata_json(metadata, "settings", path, what)
-
-
-def _check_settings(found: dict[str, Any], wanted: dict[str, Any], path: Path) -> None:
-    differing = sorted(key for key in set(found) | set(wanted) if found.get(key) != wanted.get(key))
-    if differing:
-        listing = ", ".join(f"{key}: file {found.get(key)!r}, now {wanted.get(key)!r}" for key in differing)
-        raise CheckpointError(
-            f"{path} was made with other shaping settings or from another discriminator ({listing}); "
-            "delete it to start over, or choose another path"
-        )
-
-
-def save_shaped_discriminator(discriminator: Discriminator, path: str | os.PathLike[str], settings: dict[str, Any] | None = None) -> None:
-    """Write ``discriminator.module``'s state dict to ``path`` (safetensors, atomically).
-
-    The keys are the module's own ``state_dict`` keys, so the file also loads with
-    ``module.load_state_dict(safetensors.torch.load_file(path))``; the metadata records the
-    output convention and the shaping settings.
-    """
-    metadata = {"format": SHAPED_FORMAT, "output": discriminator.output.value, "settings": json.dumps(settings or {}, sort_keys=True)}
-    _atomic_save(dict(discriminator.module.state_dict()), Path(path), metadata)
-
-
-def load_shaped_discriminator(path: str | os.PathLike[str], like: Discriminator) -> Discriminator:
-    """A shaped discriminator from ``path``: a copy of ``like`` (same architecture and wrapper settings) with the saved weights.
-
-    ``like`` itself is not changed.
-
-    Raises:
-        CheckpointError: if the file is missing or unreadable, declares another output
-            convention than ``like``, or holds weights of another architecture.
-    """
-    if not isinstance(like, Discriminator):
-        raise InputTypeError(f"like must be the Discriminator the file was shaped from (same architecture), got {type(like).__name__}")
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"shaped discriminator {path} does not exist; shape one with shape_discriminator(..., out={str(path)!r})")
-    _read_metadata(path, SHAPED_FORMAT)
-    state, metadata = read_safetensors(path, "shaped discriminator file", fix=_DAMAGED)
-    output = metadata.get("output")
-    if output != like.output.value:
-        raise CheckpointError(f"{path} holds a discriminator with output {output!r}, but like declares {like.output.value!r}")
-    shaped = copy.deepcopy(like)
-    load_state_dict_strict(shaped.module, state, f"shaped discriminator file {path}")
-    return shaped.eval().requires_grad_(False)
-
-
-def _save_checkpoint(path: Path, shaped: Discriminator, optimizer: torch.optim.Optimizer, settings: dict[str, Any], step: int) -> None:
-    tensors = {f"discriminator/{k}": v for k, v in shaped.module.state_dict().items()}
-    for index, state in optimizer.state_dict()["state"].items():
-        for name, value in state.items():
-            tensors[f"optimizer/{index}/{name}"] = torch.as_tensor(value)
-    metadata = {"format": CHECKPOINT_FORMAT, "step": str(step), "settings": json.dumps(settings, sort_keys=True)}
-    _atomic_save(tensors, path, metadata)
-
-
-def _load_checkpoint(path: Path, shaped: Discriminator, optimizer: torch.optim.Optimizer, settings: dict[str, Any]) -> int:
-    """Restore the copy and the optimizer from a checkpoint; return the step to resume at."""
-    found = _read_metadata(path, CHECKPOINT_FORMAT)
-    resumable = {k: v for k, v in settings.items() if k != "iterations"}
-    _check_settings({k: v for k, v in found.items() if k != "iterations"}, resumable, path)
-    tensors, metadata = read_safetensors(path, "shaping checkpoint", fix=_DAMAGED)
-    step = int(metadata_json(metadata, "step", path, "shaping checkpoint"))
-    if step > settings["iterations"]:
-        raise CheckpointError(f"{path} is at step {step}, past iterations={settings['iterations']}; raise iterations or delete it")
-    discriminator = {k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith("discriminator/")}
-    load_state_dict_strict(shaped.module, discriminator, f"shaping checkpoint {path}")
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith("optimizer/"):
-            _, index, name = key.split("/", 2)
-            state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": optimizer.state_dict()["param_groups"]})
-    return step

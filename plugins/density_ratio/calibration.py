@@ -53,7 +53,7 @@ from tqdm.auto import tqdm
 from gan_postproc import rng
 from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.defaults import DEFAULTS
-from .ratio import RealData, draw_prior_samples, real_order, real_samples
+from .real_samples import RealData, draw_prior_samples, real_order, real_samples
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError
 from gan_postproc.files.writing import atomic_write, check_writable, remove_stale_temp_files
 from gan_postproc.files.loading import checked_entries, load_state_dict_strict, metadata_json, read_safetensors

@@ -25,7 +25,7 @@ Everything here works in float64 on log ratios, so ratios of ``1e-30`` or
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -39,10 +39,10 @@ from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import InputError, UncalibratedDiscriminatorError
 from gan_postproc.pipeline.sampler import SampleRequest
 from gan_postproc.pipeline.scoring import Discriminator, ScoreKind
+from .real_samples import RealData, draw_prior_samples, load_real_data, real_order, real_samples
 from gan_postproc.validation import (
     check_count,
     check_finite,
-    check_in_range,
     check_labels,
     check_model_output,
     check_sample_shape,
@@ -54,16 +54,11 @@ if TYPE_CHECKING:
     from gan_postproc.pipeline.chain import RunReport
 
 __all__ = [
-    "RealData",
     "Calibration",
     "UncalibratedDiscriminatorWarning",
     "IsotonicCalibrator",
     "CalibrationReport",
     "DensityRatio",
-    "draw_prior_samples",
-    "load_real_data",
-    "real_order",
-    "real_samples",
     "check_informative",
     "network_floor",
     "benchmark_calibration",
@@ -71,12 +66,6 @@ __all__ = [
     "scored_proposals",
     "HeldProposals",
 ]
-
-#: Real data: a tensor ``[N, ...]`` of real samples in chain convention, a
-#: function ``(n, seed) -> [n, ...]`` drawing them (like ``BenchmarkContext.real_data``),
-#: or, from the command line, ``"package.module:function"`` naming a function
-#: that returns either (``--sampler-option real_data=my_data:real``).
-RealData = torch.Tensor | Callable[[int, int], torch.Tensor] | str
 
 #: How a sampler calibrates the discriminator's output: ``"isotonic"`` or ``None``.
 Calibration = Literal["isotonic"] | None
@@ -87,76 +76,6 @@ _CONSTANT_SPREAD = 1e-6
 
 class UncalibratedDiscriminatorWarning(UserWarning):
     """A density-ratio sampler runs on a critic because the user allowed it explicitly."""
-
-
-def load_real_data(spec: str) -> torch.Tensor | Callable[[int, int], torch.Tensor]:
-    """Call the function named ``"package.module:function"``; it returns a real-data tensor or a function ``(n, seed)``."""
-    from gan_postproc.cli.specs import call_factory
-
-    real = call_factory(spec, "real_data", "a tensor of real samples or a function (n, seed)")
-    if not (isinstance(real, torch.Tensor) or callable(real)):
-        raise InputError(f"real_data {spec!r} returned {type(real).__name__}; it must return a tensor or a function (n, seed)")
-    return real
-
-
-def real_order(seed: int, n: int, stream: str) -> torch.Tensor:
-    """A permutation of ``range(n)`` keyed by ``(seed, stream)``: how a real-data tensor is shuffled."""
-    return torch.argsort(rng.uniform(seed, torch.arange(n), (), stream, dtype=torch.float64))
-
-
-def real_samples(
-    real_data: RealData, n: int, seed: int, stream: str, value_range: tuple[float, float] | None
-) -> torch.Tensor:
-    """``n`` real samples (fewer if a tensor holds fewer), checked: finite, in ``value_range``.
-
-    A tensor is shuffled by :func:`real_order` before its first ``n`` rows are
-    taken, so its order does not matter. A function is called as
-    ``real_data(n, s)`` with a seed ``s < DEFAULTS.real_data_seed_limit``
-    derived from ``(seed, stream)``, so two uses with different streams
-    (fitting a calibration, holding data out) draw different samples from a
-    sampler of fresh data.
-    """
-    if isinstance(real_data, torch.Tensor):
-        data = check_tensor(real_data, "real_data", floating=True)
-        data = data[real_order(seed, len(data), stream)[:n]]
-    elif callable(real_data):
-        derived = int(rng.randint(seed, torch.zeros(1, dtype=torch.int64), DEFAULTS.real_data_seed_limit, stream)[0])
-        data = check_tensor(real_data(n, derived), "real_data(n, seed)", floating=True)
-        if len(data) != n:
-            raise InputError(f"real_data(n, seed) must return n={n} samples, got {len(data)}")
-    else:
-        raise InputError(
-            f"real_data must be a tensor of real samples [N, ...] or a function (n, seed) -> [n, ...], got {type(real_data).__name__}"
-        )
-    check_finite(data, "real_data")
-    check_in_range(data, "real_data", value_range)
-    return data.float()
-
-
-def draw_prior_samples(
-    adapter: Adapter, n: int, seed: int, stream: str, *, offset: int = 0
-) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """``n`` latents, labels and generated samples for setup work (burn-in, calibration).
-
-    Keyed by ``(seed, stream, index)`` with indices ``offset .. offset + n - 1``,
-    a stream separate from the one sampling uses, so setup never reuses a
-    sample's random numbers. Generated in chunks without gradients.
-
-    Returns:
-        ``(latents [n, *latent_shape], labels [n] or None, samples [n, ...])``.
-    """
-    indices = torch.arange(offset, offset + n)
-    latents = adapter.prior.sample(seed, indices, stream)
-    labels = None
-    if adapter.num_classes is not None:
-        labels = rng.randint(seed, indices, adapter.num_classes, stream, "label")
-    chunk = DEFAULTS.density_ratio_score_batch_size
-    parts = []
-    with torch.no_grad():
-        for begin in range(0, n, chunk):
-            rows = slice(begin, begin + chunk)
-            parts.append(adapter.generate_finite(latents[rows], None if labels is None else labels[rows]).cpu())
-    return latents, labels, torch.cat(parts)
 
 
 class IsotonicCalibrator:

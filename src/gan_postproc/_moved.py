@@ -13,8 +13,11 @@ modules can declare its moves the same way. Each entry is either
 * ``"old.module:name" = "new.module:name"``: one name moved (for a module whose
   names went to several new homes).
 
-The old path imports as a small forwarding module: ``from old.module import X``
-gives the very object ``new.module.X``. Importing an old path warns once.
+An old module path imports as a small forwarding module: ``from old.module
+import X`` gives the very object ``new.module.X``; importing it warns once. A
+name that left a module which still exists (``gan_postproc.validation:check_batch``)
+is served by that module's ``__getattr__``, which calls :func:`moved_name`; it
+warns on first use.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
-__all__ = ["GROUP", "REMOVED_IN", "Moves", "moves", "install"]
+__all__ = ["GROUP", "REMOVED_IN", "Moves", "moves", "moved_name", "install"]
 
 #: The entry-point group of the table of moves.
 GROUP = "gan_postproc.moved"
@@ -61,12 +64,13 @@ class Moves:
         prefix = module + "."
         return any(old.startswith(prefix) for old in (*self.modules, *self.names))
 
-    def new_homes(self, module: str) -> list[str]:
-        """The new modules of an old module's names, for the warning."""
-        homes = [new for new, _ in self.names.get(module, {}).values()]
+    def new_homes(self, module: str) -> str:
+        """The new modules of an old module's names, for the warning: ``"a"``, ``"a and b"``, ``"a, b and c"``."""
+        homes = {new for new, _ in self.names.get(module, {}).values()}
         if module in self.modules:
-            homes.append(self.modules[module])
-        return sorted(set(homes))
+            homes.add(self.modules[module])
+        ordered = sorted(homes)
+        return ordered[0] if len(ordered) == 1 else ", ".join(ordered[:-1]) + " and " + ordered[-1]
 
     def resolve(self, module: str, name: str) -> Any:
         """The object the old ``module.name`` refers to now; AttributeError if it never existed."""
@@ -85,7 +89,7 @@ class Moves:
         raise AttributeError(f"module {module!r} has no attribute {name!r}")
 
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _moves: Moves | None = None
 
 
@@ -97,6 +101,26 @@ def moves() -> Moves:
             entries = [(ep.name, ep.value) for ep in metadata.entry_points(group=GROUP)]
             _moves = Moves(entries)
         return _moves
+
+
+def moved_name(module: str, name: str) -> Any:
+    """The new home's object for ``module.name``, a name that left ``module`` (warns once), else AttributeError.
+
+    For a module's ``__getattr__``: ``def __getattr__(name): return moved_name(__name__, name)``.
+    """
+    table = moves()
+    moved = table.names.get(module, {}).get(name)
+    if moved is None:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    value = table.resolve(module, name)
+    warnings.warn(
+        f"{module}.{name} moved to {moved[0]}.{moved[1]}; import it from there "
+        f"(the old path is removed in gan-postproc {REMOVED_IN})",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    setattr(sys.modules[module], name, value)  # warn once; later look-ups find it directly
+    return value
 
 
 class _MovedModule(types.ModuleType):
@@ -122,7 +146,7 @@ class _Loader(importlib.abc.Loader):
         return _MovedModule(spec.name)
 
     def exec_module(self, module: types.ModuleType) -> None:
-        homes = " and ".join(moves().new_homes(module.__name__))
+        homes = moves().new_homes(module.__name__)
         warnings.warn(
             f"{module.__name__} moved to {homes}; import from there (the old path is removed in gan-postproc {REMOVED_IN})",
             DeprecationWarning,

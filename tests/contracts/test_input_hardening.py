@@ -14,6 +14,7 @@ from gan_postproc import validation as v
 from gan_postproc.errors import GanPostprocError, HookError, InputError, InputTypeError, PluginError
 from gan_postproc.models.digits import digits_adapter, digits_classifier, load_digits_classifier
 from gan_postproc.models.toy2d import load_toy2d_critic, toy2d_adapter
+from gan_postproc.pipeline.batch import check_batch
 from gan_postproc.pipeline.numerics import NONFINITE_KEY, FiniteGuard, NonFiniteStepWarning
 from gan_postproc.plugins.bigroc import BIGRoC
 from gan_postproc.plugins.collaborative import CollaborativeRefiner
@@ -78,14 +79,14 @@ def test_image_batch_and_model_output_checks():
     with pytest.raises(InputError, match=r"the classifier returned NaN/inf for 1 of 2 samples \(first at row 1\)"):
         v.check_model_output(torch.tensor([[0.0, 1.0], [math.nan, 0.0]]), "the classifier")
     with pytest.raises(InputTypeError, match="refines a gan_postproc.SampleBatch, got Tensor"):
-        v.check_batch(images, "m")
+        check_batch(images, "m")
     batch = SampleBatch(images=images, labels=torch.tensor([0, 3]))
     with pytest.raises(InputError, match=r"batch.labels must lie in \[0, 2\]"):
-        v.check_batch(batch, "m", num_classes=3)
+        check_batch(batch, "m", num_classes=3)
     with pytest.raises(InputError, match=r"value range \(-1.0, 1.0\), but the generator's samples are in \(0, 1\)"):
-        v.check_batch(batch, "m", value_range=(0, 1))
+        check_batch(batch, "m", value_range=(0, 1))
     with pytest.raises(InputError, match="m needs the batch's latents"):
-        v.check_batch(batch, "m", need_latents=True)
+        check_batch(batch, "m", need_latents=True)
     with pytest.raises(InputError, match=r"the network failed on its input \(shape \(2, 3\).*mat1 and mat2"):
         v.call_network("the network", nn.Linear(2, 1), torch.zeros(2, 3))
 

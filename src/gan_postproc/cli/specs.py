@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Sequence
 from typing import Any
 
 from ..pipeline.adapter import Adapter
 from ..errors import InputError
+from ..factories import call_factory, call_named_factory
 from ..plugin_system.registry import get_registry
 
 __all__ = [
@@ -78,38 +78,13 @@ SHIPPED_REAL_DATA: dict[str, Any] = {
 SHIPPED_REFERENCES: dict[str, Any] = {"digits": _digits_evaluator}
 
 
-def _call_factory(spec: str, option: str, shipped: dict[str, Any], returns: str) -> Any:
-    """Call a shipped factory by name, or ``package.module:function`` with no arguments."""
-    if spec in shipped:
-        return shipped[spec]()
-    if ":" not in spec:
-        raise InputError(f"{option} must be one of {sorted(shipped)} or 'package.module:function' returning {returns}, got {spec!r}")
-    module_name, _, function_name = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise InputError(f"{option} {spec!r}: cannot import {module_name!r} ({error})") from error
-    factory = getattr(module, function_name, None)
-    if not callable(factory):
-        raise InputError(f"{option} {spec!r}: {module_name!r} has no function {function_name!r}")
-    return factory()
-
-
-def call_factory(spec: str, option: str, returns: str) -> Any:
-    """Call the function named ``package.module:function`` (given as ``option``) with no arguments.
-
-    ``returns`` says what it must return, for the error message.
-    """
-    return _call_factory(spec, option, {}, returns)
-
-
 def load_adapter(spec: str) -> Adapter:
     """An adapter from a shipped model name (:data:`SHIPPED_MODELS`) or ``package.module:function``.
 
     The function builds the user's generator (and its discriminator or
     classifier) and returns a :class:`~gan_postproc.Adapter`.
     """
-    adapter = _call_factory(spec, "--model", SHIPPED_MODELS, "an Adapter")
+    adapter = call_named_factory(spec, "--model", SHIPPED_MODELS, "an Adapter")
     if not isinstance(adapter, Adapter):
         raise InputError(f"--model {spec!r} returned {type(adapter).__name__}; it must return a gan_postproc Adapter")
     return adapter
@@ -122,7 +97,7 @@ def load_real_data(spec: str, option: str = "--data") -> Any:
     iterable of such batches (e.g. a ``DataLoader``); ``option`` names the
     command-line option in error messages.
     """
-    return _call_factory(spec, option, SHIPPED_REAL_DATA, "real samples (a tensor or an iterable of batches)")
+    return call_named_factory(spec, option, SHIPPED_REAL_DATA, "real samples (a tensor or an iterable of batches)")
 
 
 def load_evaluator(spec: str) -> Any:
@@ -130,7 +105,7 @@ def load_evaluator(spec: str) -> Any:
     ``package.module:function`` (which builds it with the user's features and real data)."""
     from ..metrics import SampleEvaluator
 
-    evaluator = _call_factory(spec, "--reference", SHIPPED_REFERENCES, "a SampleEvaluator")
+    evaluator = call_named_factory(spec, "--reference", SHIPPED_REFERENCES, "a SampleEvaluator")
     if not isinstance(evaluator, SampleEvaluator):
         raise InputError(f"--reference {spec!r} returned {type(evaluator).__name__}; it must return a gan_postproc.metrics.SampleEvaluator")
     return evaluator

@@ -5,15 +5,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..errors import InputError, InputTypeError
 from .ranges import CHAIN_RANGE
-from ..validation import ValueRange, check_value_range
+from ..validation import ValueRange, check_images, check_labels, check_tensor, check_value_range
 
-__all__ = ["SampleBatch"]
+if TYPE_CHECKING:
+    from .priors import LatentPrior
+
+__all__ = ["SampleBatch", "check_batch", "KEEP"]
 
 _PER_SAMPLE_TENSORS = ("images", "latents", "labels", "indices")
 _PER_SAMPLE_DICTS = ("activations", "scores", "provenance")
@@ -164,3 +167,58 @@ def _layout(batch: SampleBatch) -> tuple[Any, ...]:
     tensors = tuple(getattr(batch, name) is not None for name in _PER_SAMPLE_TENSORS)
     groups = tuple(tuple(sorted(getattr(batch, group))) for group in _PER_SAMPLE_DICTS)
     return tensors + groups
+
+
+#: ``check_batch(value_range=KEEP)``: accept the batch's own value range.
+KEEP: Any = object()
+
+
+def check_batch(
+    batch: object,
+    method: str,
+    *,
+    value_range: ValueRange | None = KEEP,
+    num_classes: int | None = None,
+    prior: LatentPrior | None = None,
+    need_latents: bool = False,
+) -> SampleBatch:
+    """Check a :class:`~gan_postproc.SampleBatch` handed to ``method`` (a refiner) before any work.
+
+    ``images`` must be set and pass :func:`check_images` in the batch's value
+    range; ``value_range`` (unless ``KEEP``) is the range the method's models
+    expect and must equal the batch's. ``labels``, if present, must be ``[N]``
+    class indices (in ``[0, num_classes)`` when ``num_classes`` is known).
+    ``latents`` are checked against ``prior`` when given (and required with
+    ``need_latents``).
+    """
+    if not isinstance(batch, SampleBatch):
+        raise InputTypeError(
+            f"{method} refines a gan_postproc.SampleBatch, got {type(batch).__name__}; "
+            "wrap images with SampleBatch(images=x, value_range=(-1, 1))"
+        )
+    if batch.images is None:
+        raise InputError(f"{method} refines images, but the batch has none; build it with SampleBatch(images=...)")
+    if value_range is not KEEP and batch.value_range != (None if value_range is None else tuple(value_range)):
+        raise InputError(
+            f"{method}: the batch's images are in value range {batch.value_range}, but the generator's samples are in "
+            f"{value_range}; rescale them (gan_postproc.pipeline.ranges.rescale) and set value_range={value_range}"
+        )
+    check_images(batch.images, "batch.images", batch.value_range)
+    if batch.labels is not None:
+        labels = batch.labels
+        if num_classes is not None:
+            check_labels(labels, "batch.labels", num_classes=num_classes, n=len(batch))
+        else:
+            if isinstance(labels, torch.Tensor) and labels.dim() == 2:
+                raise InputError(
+                    f"batch.labels must be class indices of shape [N], got shape {tuple(labels.shape)}, which looks one-hot; "
+                    "pass labels.argmax(dim=1)"
+                )
+            check_tensor(labels, "batch.labels", ndim=1, floating=False)
+            if int(labels.min()) < 0:
+                raise InputError(f"batch.labels must be class indices >= 0, got a minimum of {int(labels.min())}")
+    if need_latents and batch.latents is None:
+        raise InputError(f"{method} needs the batch's latents (it re-runs the generator); keep them in the batch (latents=...)")
+    if prior is not None and batch.latents is not None:
+        prior.check(batch.latents, "batch.latents", len(batch))
+    return batch

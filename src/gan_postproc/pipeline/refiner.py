@@ -9,7 +9,7 @@ from typing import ClassVar
 from .adapter import Adapter
 from .batch import SampleBatch
 from ..errors import InputError
-from ..validation import check_batch
+from .batch import check_batch
 
 __all__ = ["Refiner"]
 
@@ -47,7 +47,7 @@ class Refiner(abc.ABC):
         """
 
     def check_batch(self, batch: object, adapter: Adapter | None, *, need_latents: bool = False) -> SampleBatch:
-        """Check ``batch`` before refining it (see :func:`~gan_postproc.validation.check_batch`).
+        """Check ``batch`` before refining it (see :func:`~gan_postproc.pipeline.batch.check_batch`).
 
         With an ``adapter``, the batch must hold samples of its value range
         and, for a conditional generator, labels in its classes; with

@@ -219,9 +219,10 @@ def get_plugin_manager(*, block: Iterable[str] = (), trace: bool | None = None, 
 
 
 def reset_plugin_manager() -> None:
-    """Forget cached managers, so the next call rediscovers plugins (after installing one)."""
+    """Forget cached managers, so the next call rediscovers plugins (after installing one).
+
+    The registry is cached per manager (:func:`~gan_postproc.get_registry`), so the next
+    manager also gets a fresh registry.
+    """
     with _lock:
         _cached.clear()
-    from .registry import reset_registry
-
-    reset_registry()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -147,20 +148,21 @@ def _check_kind(kind: str) -> str:
 
 
 _lock = threading.Lock()
-_cached: dict[int, Registry] = {}
+#: One registry per manager, forgotten with the manager (so a reset manager means a fresh registry).
+_cached: weakref.WeakKeyDictionary[PluginManager, Registry] = weakref.WeakKeyDictionary()
 
 
 def get_registry(pm: PluginManager | None = None) -> Registry:
     """The registry for ``pm`` (default: :func:`~gan_postproc.get_plugin_manager`), built once per manager."""
     pm = pm if pm is not None else get_plugin_manager()
     with _lock:
-        registry = _cached.get(id(pm))
-        if registry is None or registry.plugin_manager is not pm:
-            registry = _cached[id(pm)] = Registry(pm)
+        registry = _cached.get(pm)
+        if registry is None:
+            registry = _cached[pm] = Registry(pm)
         return registry
 
 
 def reset_registry() -> None:
-    """Forget cached registries."""
+    """Forget cached registries, also those of managers still in use (after registering a plugin on one)."""
     with _lock:
         _cached.clear()
