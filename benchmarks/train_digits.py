@@ -64,7 +64,8 @@ from gan_postproc.models.digits import (
     load_digits_feature_net,
     load_digits_generator,
 )
-from gan_postproc.classifier_training import AttackSettings, classifier_accuracy, train_classifier, train_robust_classifier
+from gan_postproc.classifier_training import classifier_accuracy, train_classifier
+from gan_postproc.plugins.bigroc import AttackSettings, train_robust_classifier
 from gan_postproc.plugins.bigroc.pgd import pgd_l2
 from gan_postproc.files.checkpoints import save_safetensors_atomic
 

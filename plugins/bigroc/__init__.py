@@ -3,6 +3,7 @@ its pseudo-label variant, PGD, and adversarial training of the robust classifier
 
 from .pgd import NORMS, pgd, pgd_l2, project_l2_ball, project_linf_ball, random_l2_start
 from .refiner import BIGRoC, LABEL_MODES, LogitDebias, targeted_pgd
+from .robust_training import AttackSettings, train_robust_classifier
 
 __all__ = [
     "BIGRoC",
@@ -15,4 +16,6 @@ __all__ = [
     "project_l2_ball",
     "project_linf_ball",
     "random_l2_start",
+    "AttackSettings",
+    "train_robust_classifier",
 ]

@@ -108,7 +108,9 @@ def _split(n: int, labels: torch.Tensor, fraction: float, seed: int) -> tuple[to
 
 
 def run(args: argparse.Namespace) -> int:
-    from gan_postproc.classifier_training import AttackSettings, classifier_accuracy, train_robust_classifier
+    from gan_postproc.classifier_training import classifier_accuracy
+
+    from .robust_training import AttackSettings, train_robust_classifier
 
     if args.output.suffix != ".safetensors":
         raise InputError(f"--output must be a .safetensors file, got {args.output}")

@@ -1,24 +1,13 @@
-"""Training image classifiers: L2-PGD adversarial training (Madry et al.) and plain training.
+"""Training an image classifier with cross-entropy and Adam, resumable, on clean or adversarial batches.
 
-Madry, Makelov, Schmidt, Tsipras, Vladu, "Towards Deep Learning Models
-Resistant to Adversarial Attacks" (ICLR 2018), Eq. 2.1: adversarial training
-minimises the saddle-point objective
-
-    min_theta E_(x, y) [ max_{||delta||_2 <= eps} L(theta, x + delta, y) ],
-
-the inner maximum approximated by PGD from a random start in the ball
-(:func:`~gan_postproc.plugins.bigroc.pgd.pgd_l2`) and the outer minimum by
-stochastic gradient steps on the adversarial examples alone. BIGRoC
-(Ganz & Elad 2022) needs such a *robust* classifier: its input gradients are
-perceptually aligned, so following them changes an image towards its class
-instead of adding adversarial noise.
-
-Plain training (:func:`train_classifier`) is the same loop with the inner
-maximisation left out. Both write a resumable checkpoint after every epoch
+:func:`train_classifier` writes a resumable checkpoint after every epoch
 (safetensors, written atomically) when given ``checkpoint_dir``; re-running
 with the same arguments continues from it, and the result equals that of an
-uninterrupted run, because each epoch's shuffling and random starts are drawn
-from a generator seeded by ``(seed, epoch)``.
+uninterrupted run, because each epoch's shuffling (and an attack's random
+starts) are drawn from a generator seeded by ``(seed, epoch)``. Given an
+:class:`Attack`, every mini-batch is replaced by its adversarial examples
+(robust training; BIGRoC's L2 PGD lives with BIGRoC:
+:func:`gan_postproc.plugins.bigroc.train_robust_classifier`).
 """
 
 from __future__ import annotations
@@ -27,7 +16,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -36,48 +25,30 @@ from tqdm.auto import tqdm
 
 from .defaults import DEFAULTS
 from .errors import CheckpointError, InputError, InputTypeError
+from .files.checkpoints import load_checkpoint, read_checkpoint_state, save_checkpoint
 from .pipeline.ranges import CHAIN_RANGE
 from .validation import ValueRange, call_network, check_count, check_images, check_labels, check_positive, check_tensor
-from .files.checkpoints import load_checkpoint, read_checkpoint_state, save_checkpoint
-from gan_postproc.plugins.bigroc.pgd import pgd_l2, random_l2_start
 
-__all__ = ["CHECKPOINT_NAME", "AttackSettings", "TrainingReport", "train_classifier", "train_robust_classifier", "classifier_accuracy"]
+__all__ = ["CHECKPOINT_NAME", "Attack", "TrainingReport", "train_classifier", "classifier_accuracy"]
 
 #: File name of the resumable checkpoint inside ``checkpoint_dir``.
 CHECKPOINT_NAME = "last.safetensors"
 
 
-@dataclass(frozen=True)
-class AttackSettings:
-    """An untargeted L2 PGD attack: radius ``eps``, ``steps`` steps of length ``step_size``.
+class Attack(Protocol):
+    """Adversarial examples a classifier is trained or evaluated on (robust training).
 
-    ``eps`` and ``step_size`` are in the units of the images' value range.
+    BIGRoC's L2 PGD attack is one: :class:`gan_postproc.plugins.bigroc.AttackSettings`.
+    Its ``vars()`` are recorded in the checkpoint, so a resumed run must use the same attack.
     """
 
-    eps: float
-    steps: int = DEFAULTS.robust_train_steps
-    step_size: float | None = None
-    random_start: bool = True
-
-    def __post_init__(self) -> None:
-        check_positive(self.eps, "eps")
-        check_count(self.steps, "steps")
-        if self.step_size is None:
-            object.__setattr__(self, "step_size", DEFAULTS.robust_train_step_ratio * self.eps / self.steps)
-        check_positive(self.step_size, "step_size")
+    #: A short name recorded in the checkpoint (``"l2_pgd"``).
+    kind: str
 
     def perturb(
         self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, value_range: ValueRange | None, generator: torch.Generator
     ) -> torch.Tensor:
-        """Adversarial examples maximising the cross-entropy of ``model`` within the ball."""
-        start = random_l2_start(images, self.eps, generator) if self.random_start else None
-
-        def cross_entropy(x: torch.Tensor) -> torch.Tensor:
-            return F.cross_entropy(model(x), labels, reduction="none")
-
-        return pgd_l2(
-            cross_entropy, images, eps=self.eps, steps=self.steps, step_size=self.step_size, value_range=value_range, start=start
-        )
+        """Adversarial examples ``[N, ...]`` for ``images`` (in ``value_range``) against ``model`` (in eval mode)."""
 
 
 @dataclass
@@ -159,7 +130,7 @@ def train_classifier(
     labels: torch.Tensor,
     *,
     epochs: int,
-    attack: AttackSettings | None = None,
+    attack: Attack | None = None,
     batch_size: int = DEFAULTS.train_batch_size,
     lr: float = DEFAULTS.train_lr,
     weight_decay: float = 0.0,
@@ -175,8 +146,9 @@ def train_classifier(
         images: ``[N, ...]`` float training images, e.g. ``[N, C, H, W]`` in ``[-1, 1]``.
         labels: ``[N]`` int64 classes in ``[0, K)``.
         epochs: total epochs of the run (a resumed run trains only the missing ones).
-        attack: ``None`` for plain training; an :class:`AttackSettings` to replace
-            every mini-batch by its adversarial examples (see :func:`train_robust_classifier`).
+        attack: ``None`` for plain training; an :class:`Attack` to replace every
+            mini-batch by its adversarial examples (robust training, e.g.
+            :func:`gan_postproc.plugins.bigroc.train_robust_classifier`).
         batch_size, lr, weight_decay: Adam mini-batch settings.
         value_range: range of ``images`` (checked); ``None`` for unbounded data.
         seed: seeds shuffling and the attack's random starts.
@@ -195,7 +167,7 @@ def train_classifier(
     images, labels, num_classes = _check_data(model, images, labels, value_range)
     device = _model_device(model)
     config = json.loads(json.dumps({
-        "kind": "plain" if attack is None else "l2_pgd",
+        "kind": "plain" if attack is None else attack.kind,
         "attack": None if attack is None else vars(attack),
         "batch_size": batch_size,
         "lr": lr,
@@ -209,7 +181,7 @@ def train_classifier(
     checkpoint = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_NAME
     start, history = (0, []) if checkpoint is None or not checkpoint.exists() else _resume(checkpoint, config, model, optimizer)
     batches = -(-images.shape[0] // batch_size)
-    what = "robust classifier (L2 PGD)" if attack is not None else "classifier"
+    what = "classifier" if attack is None else f"robust classifier ({attack.kind})"
     bar = tqdm(total=epochs * batches, initial=min(start, epochs) * batches, desc=f"training {what}", unit="batch", disable=not progress)
     try:
         for epoch in range(start, epochs):
@@ -243,49 +215,12 @@ def train_classifier(
     return TrainingReport(start_epoch=start, epochs=max(start, epochs), history=history, checkpoint=checkpoint)
 
 
-def train_robust_classifier(
-    model: nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    *,
-    eps: float,
-    steps: int = DEFAULTS.robust_train_steps,
-    step_size: float | None = None,
-    epochs: int,
-    **options: Any,
-) -> TrainingReport:
-    """Adversarially train ``model`` in place against an L2 PGD attack (Madry et al. 2018, Eq. 2.1).
-
-    Every mini-batch is replaced by its adversarial examples: PGD with
-    ``steps`` normalised-gradient steps of length ``step_size`` from a random
-    start in the L2 ball of radius ``eps`` around each image, maximising the
-    cross-entropy (model in eval mode during the attack); the model then takes
-    one Adam step on the cross-entropy of those examples.
-
-    Args:
-        eps: L2 radius, in the units of the images' value range (for images in
-            ``[-1, 1]`` twice the radius in ``[0, 1]`` units: BIGRoC's 0.5 for
-            32x32 images in ``[0, 1]`` is 1.0 here).
-        steps: PGD steps per mini-batch (default 7).
-        step_size: PGD step length; default ``2.5 * eps / steps``.
-        epochs: total epochs of the run.
-        **options: the other keyword arguments of :func:`train_classifier`
-            (``batch_size``, ``lr``, ``weight_decay``, ``value_range``, ``seed``,
-            ``checkpoint_dir``, ``progress``).
-
-    Returns:
-        A :class:`TrainingReport`; its accuracies are on the adversarial batches.
-    """
-    attack = AttackSettings(eps=eps, steps=steps, step_size=step_size)
-    return train_classifier(model, images, labels, epochs=epochs, attack=attack, **options)
-
-
 def classifier_accuracy(
     model: nn.Module,
     images: torch.Tensor,
     labels: torch.Tensor,
     *,
-    attack: AttackSettings | None = None,
+    attack: Attack | None = None,
     value_range: ValueRange | None = CHAIN_RANGE,
     batch_size: int = DEFAULTS.batch_size,
     seed: int = DEFAULTS.seed,
@@ -295,7 +230,7 @@ def classifier_accuracy(
     Args:
         model: maps images to logits ``[N, K]``; put in eval mode.
         images, labels: as in :func:`train_classifier`.
-        attack: an L2 PGD attack to evaluate robust accuracy, or ``None`` for clean accuracy.
+        attack: an :class:`Attack` to evaluate robust accuracy, or ``None`` for clean accuracy.
         seed: seeds the attack's random starts.
 
     Returns:

@@ -26,7 +26,8 @@ from gan_postproc.models.digits import (
     load_digits_generator,
 )
 from gan_postproc.pipeline.scoring import ScoreKind
-from gan_postproc.classifier_training import AttackSettings, classifier_accuracy
+from gan_postproc.classifier_training import classifier_accuracy
+from gan_postproc.plugins.bigroc import AttackSettings
 
 
 @pytest.fixture(scope="module")
