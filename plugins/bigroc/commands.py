@@ -22,19 +22,23 @@ Example::
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import torch
 
-from gan_postproc.files.classifiers import ConvClassifier, save_classifier
+from gan_postproc import hookimpl
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import InputError
+from gan_postproc.files.classifiers import ConvClassifier, save_classifier
 from gan_postproc.files.images import list_images, read_images, read_label_file, read_npz_images, to_chain
 from gan_postproc.files.writing import check_writable, remove_stale_temp_files
 from gan_postproc.pipeline.ranges import CHAIN_RANGE
 from gan_postproc.pipeline.scoring import Classifier
 from gan_postproc.validation import check_count, check_positive
+
 
 NAME = "train-robust-classifier"
 HELP = "train an L2-PGD adversarially robust classifier (Madry et al.) on a folder of class sub-folders or an .npz, for BIGRoC"
@@ -154,3 +158,9 @@ def run(args: argparse.Namespace) -> int:
     save_classifier(args.output, Classifier(model.cpu().eval(), len(classes)), architecture="ConvClassifier", config=config, classes=classes, training=training)
     print(f"wrote {args.output} (use it with: gan-postproc refine --refiner bigroc --classifier {args.output} ...)")
     return 0
+
+
+@hookimpl
+def gan_postproc_register_commands() -> list[ModuleType]:
+    """This module is the family's command (NAME, HELP, add_arguments, run)."""
+    return [sys.modules[__name__]]

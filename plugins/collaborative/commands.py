@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from types import ModuleType
 
+from gan_postproc import hookimpl
+from gan_postproc.cli.specs import SHIPPED_MODELS, SHIPPED_REAL_DATA, load_adapter, load_real_data
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.files.writing import check_writable
-from gan_postproc.cli.specs import SHIPPED_MODELS, SHIPPED_REAL_DATA, load_adapter, load_real_data
+
 
 NAME = "shape-discriminator"
 HELP = (
@@ -59,3 +63,9 @@ def run(args: argparse.Namespace) -> int:
     )
     print(json.dumps({"out": args.out, "iterations": args.iterations, **refiner.describe()}, indent=2))
     return 0
+
+
+@hookimpl
+def gan_postproc_register_commands() -> list[ModuleType]:
+    """This module is the family's command (NAME, HELP, add_arguments, run)."""
+    return [sys.modules[__name__]]

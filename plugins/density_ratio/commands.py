@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+from types import ModuleType
+
+from gan_postproc import hookimpl
+from gan_postproc.cli.specs import load_adapter
+from gan_postproc.defaults import DEFAULTS
+from gan_postproc.files.writing import check_writable
 
 from .calibration import calibrate_discriminator
-from gan_postproc.defaults import DEFAULTS
-from .ratio import load_real_data
-from gan_postproc.files.writing import check_writable
-from gan_postproc.cli.specs import load_adapter
+from .real_samples import load_real_data
+
 
 NAME = "calibrate"
 HELP = (
@@ -67,3 +72,9 @@ def run(args: argparse.Namespace) -> int:
     }
     print(json.dumps(summary, indent=2))
     return 0
+
+
+@hookimpl
+def gan_postproc_register_commands() -> list[ModuleType]:
+    """This module is the family's command (NAME, HELP, add_arguments, run)."""
+    return [sys.modules[__name__]]

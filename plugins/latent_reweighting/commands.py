@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import torch
 
+from gan_postproc import hookimpl
+from gan_postproc.cli.specs import SHIPPED_MODELS, SHIPPED_REAL_DATA, load_adapter, load_real_data
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import InputError
 from gan_postproc.files.writing import check_writable, remove_stale_temp_files
 from gan_postproc.validation import check_count
-from gan_postproc.cli.specs import SHIPPED_MODELS, SHIPPED_REAL_DATA, load_adapter, load_real_data
+
 
 NAME = "train-importance"
 HELP = "train a latent importance network w(z) for latent_rs / latent_ga / latent_rs_ga (Issenhuth et al. 2022, Algorithm 1)"
@@ -117,3 +121,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             print("no held-out data given: the last iterate was kept (pass --validation or --holdout to select on held-out data)")
     return 0
+
+
+@hookimpl
+def gan_postproc_register_commands() -> list[ModuleType]:
+    """This module is the family's command (NAME, HELP, add_arguments, run)."""
+    return [sys.modules[__name__]]

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from gan_postproc.cli import main
+from gan_postproc.cli.command import plugin_commands
 from gan_postproc.plugin_system.registry import get_registry
 from ..core.test_packaging import PYPROJECT
 
@@ -17,7 +18,7 @@ def test_plugins_json_lists_every_builtin_plugin(capsys):
     assert main(["plugins", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert all(set(row) >= {"name", "kind", "plugin", "version"} for row in rows)
-    assert all(row["kind"] in {"sampler", "refiner", "adapter"} for row in rows)
+    assert all(row["kind"] in {"sampler", "refiner", "adapter", "command"} for row in rows)
     builtin_plugins = set(PYPROJECT["project"]["entry-points"]["gan_postproc"])
     assert builtin_plugins <= {row["plugin"] for row in rows}
     assert {"prior", "torch"} <= {row["name"] for row in rows}
@@ -62,7 +63,8 @@ def test_debug_shows_the_traceback():
 def test_console_script_is_installed():
     done = subprocess.run(["gan-postproc", "plugins", "--json"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0
-    assert {row["name"] for row in json.loads(done.stdout)} == {i.name for i in get_registry().infos()}
+    commands = {command.NAME for command, _ in plugin_commands(get_registry().plugin_manager)}
+    assert {row["name"] for row in json.loads(done.stdout)} == {i.name for i in get_registry().infos()} | commands
 
 
 def test_bench_lists_benchmarks_and_refuses_unknown_names(capsys):

@@ -1,6 +1,6 @@
 """Every CLI command: exit 0 / 1 / 2 / 130, one line for errors, a traceback only with --debug.
 
-The tests iterate over ``cli.app.COMMANDS``, so a new command is covered (and
+The tests iterate over ``cli.app.commands()`` (the core's and every plugin's), so a new command is covered (and
 must add its representative bad input to ``BAD_INPUTS``).
 """
 
@@ -14,7 +14,7 @@ import pytest
 from gan_postproc.cli import app
 from gan_postproc.errors import AcceptanceError, GanPostprocError, InputError
 
-NAMES = [command.NAME for command in app.COMMANDS]
+NAMES = [command.NAME for command in app.commands()]
 
 
 def BAD_INPUTS(tmp: Path) -> dict[str, tuple[list[str], str]]:
@@ -92,7 +92,7 @@ FAILURES = [
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("raised, code, message", FAILURES, ids=[type(f[0]).__name__ for f in FAILURES])
 def test_how_a_run_ends_sets_the_exit_code(name, raised, code, message, monkeypatch, capsys):
-    command = next(c for c in app.COMMANDS if c.NAME == name)
+    command = next(c for c in app.commands() if c.NAME == name)
 
     def fail(args: argparse.Namespace) -> int:
         raise raised

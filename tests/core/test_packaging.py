@@ -54,3 +54,14 @@ def test_every_builtin_plugin_module_has_an_entry_point():
 def test_installed_entry_points_match_pyproject():
     installed = {ep.name: ep.value for ep in metadata.entry_points(group="gan_postproc") if ep.dist and ep.dist.name == "gan-postproc"}
     assert installed == PYPROJECT["project"]["entry-points"]["gan_postproc"], "re-run pip install -e . after editing entry points"
+
+
+def test_every_shipped_benchmark_is_in_the_benchmarks_entry_point_group():
+    """A module of benchmarks/ that defines ``NAME`` is a benchmark; `gan-postproc bench` finds it by its entry point."""
+    declared = PYPROJECT["project"]["entry-points"]["gan_postproc.benchmarks"]
+    names = {}
+    for path in ROOTS["gan_postproc.benchmarks"].glob("*.py"):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Assign) and any(getattr(target, "id", None) == "NAME" for target in node.targets):
+                names[ast.literal_eval(node.value)] = _module("gan_postproc.benchmarks", path)
+    assert names == declared

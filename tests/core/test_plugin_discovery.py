@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 THIRD_PARTY_MODULE = '''
-"""A third-party gan-postproc plugin: one sampler and one refiner."""
+"""A third-party gan-postproc plugin: one sampler, one refiner and one command."""
 import torch
 from gan_postproc import LatentSampler, Refiner, SampleBatch, hookimpl
 
@@ -47,6 +47,39 @@ def gan_postproc_register_samplers():
 @hookimpl
 def gan_postproc_register_refiners():
     return [NegateRefiner]
+
+
+class Greet:
+    """A command object (not a module): ``gan-postproc greet --name N``."""
+    NAME = "greet"
+    HELP = "print a greeting (a third-party command)"
+
+    def add_arguments(self, parser):
+        parser.add_argument("--name", required=True)
+
+    def run(self, args):
+        print(f"hello {args.name}")
+        return 3 if args.name == "three" else 0
+
+
+@hookimpl
+def gan_postproc_register_commands():
+    return [Greet()]
+'''
+
+THIRD_PARTY_BENCHMARK = '''
+"""A third-party benchmark: found through the entry-point group gan_postproc.benchmarks."""
+NAME = "tiny_bench"
+HELP = "a third-party benchmark that measures nothing"
+
+
+def add_arguments(parser):
+    parser.add_argument("--n", type=int, default=2)
+
+
+def run(args):
+    print("table on stdout")
+    return {"n": args.n}
 '''
 
 PYPROJECT = '''
@@ -62,8 +95,11 @@ version = "1.2.3"
 thirdparty = "gpp_thirdparty"
 broken = "gpp_broken"
 
+[project.entry-points."gan_postproc.benchmarks"]
+tiny_bench = "gpp_bench"
+
 [tool.setuptools]
-py-modules = ["gpp_thirdparty", "gpp_broken"]
+py-modules = ["gpp_thirdparty", "gpp_broken", "gpp_bench"]
 '''
 
 RUN_CHAIN = '''
@@ -98,6 +134,7 @@ def site_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = tmp_path_factory.mktemp("dist")
     (source / "pyproject.toml").write_text(PYPROJECT)
     (source / "gpp_thirdparty.py").write_text(THIRD_PARTY_MODULE)
+    (source / "gpp_bench.py").write_text(THIRD_PARTY_BENCHMARK)
     (source / "gpp_broken.py").write_text('raise ImportError("this plugin needs a package that is not installed")\n')
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
@@ -164,3 +201,38 @@ def test_tracing_environment_variable_prints_every_hook_call(site_dir):
     trace = [line for line in out["stderr"].splitlines() if line.startswith("[gan_postproc trace]")]
     assert any("gan_postproc_register_samplers" in line for line in trace)
     assert any("gan_postproc_batch_done(chain, batch, batch_index)" in line for line in trace)
+
+
+def _cli(site_dir: Path, *argv: str, **env: str) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("GAN_POSTPROC_")}
+    environment.update(PYTHONPATH=str(site_dir), **env)
+    code = f"import sys; from gan_postproc.cli import main; sys.exit(main({list(argv)!r}))"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment, timeout=120)
+
+
+def test_a_third_party_command_runs_beside_the_builtin_ones(site_dir):
+    done = _cli(site_dir, "greet", "--name", "x")
+    assert (done.returncode, done.stdout) == (0, "hello x\n"), done.stderr
+    assert _cli(site_dir, "greet", "--name", "three").returncode == 3  # its exit code is the CLI's
+    listed = _cli(site_dir, "--help").stdout
+    assert "greet" in listed and "print a greeting" in listed
+    assert "calibrate" in listed and "train-importance" in listed  # the families' commands, through the same hook
+    rows = json.loads(_cli(site_dir, "plugins", "--json").stdout)
+    assert {"name": "greet", "kind": "command", "plugin": "thirdparty", "version": "1.2.3"}.items() <= next(
+        row for row in rows if row["name"] == "greet"
+    ).items()
+
+
+def test_blocking_a_plugin_removes_its_command(site_dir):
+    done = _cli(site_dir, "greet", "--name", "x", GAN_POSTPROC_BLOCK_PLUGINS="thirdparty")
+    assert done.returncode == 2 and "invalid choice: 'greet'" in done.stderr
+    done = _cli(site_dir, "calibrate", "--help", GAN_POSTPROC_BLOCK_PLUGINS="density_ratio_commands")
+    assert done.returncode == 2 and "invalid choice: 'calibrate'" in done.stderr
+
+
+def test_a_third_party_benchmark_is_listed_and_runs(site_dir):
+    listed = _cli(site_dir, "bench", "--list")
+    assert listed.returncode == 0 and "tiny_bench" in listed.stdout and "toy2d" in listed.stdout
+    done = _cli(site_dir, "bench", "tiny_bench", "--json", "--n", "5")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"n": 5} and "table on stdout" in done.stderr
