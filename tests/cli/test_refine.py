@@ -46,7 +46,7 @@ def image_folder(tmp_path: Path) -> Path:
 
 
 def refine_args(classifier_file: Path, source: Path, output: Path, *extra: str) -> list[str]:
-    return ["refine", "--refiner", "bigroc", "--classifier", str(classifier_file), "--eps", "2.0",
+    return ["refine", "--refiner", "bigroc", "--classifier", str(classifier_file), "--refiner-option", "bigroc.eps=2.0",
             "--input", str(source), "--output", str(output), "--batch-size", "4", "--no-progress", *extra]
 
 
@@ -229,7 +229,7 @@ def test_float_arrays_need_their_value_range(tmp_path, classifier_file, capsys):
     np.savez(source, images=np.random.default_rng(0).uniform(0, 1, (4, 1, 8, 8)).astype(np.float32))
     assert main(refine_args(classifier_file, source, tmp_path / "a")) == 2
     assert "--value-range" in capsys.readouterr().err
-    assert main(refine_args(classifier_file, source, tmp_path / "b", "--value-range", "0", "1", "--debias", "off")) == 0
+    assert main(refine_args(classifier_file, source, tmp_path / "b", "--value-range", "0", "1", "--refiner-option", "bigroc.debias=false")) == 0
     with np.load(tmp_path / "b" / "float.npz") as done:
         refined = done["images"]
     assert refined.dtype == np.float32 and refined.min() >= 0 and refined.max() <= 1
@@ -238,8 +238,9 @@ def test_float_arrays_need_their_value_range(tmp_path, classifier_file, capsys):
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--eps", "-1"], "eps must be a finite number > 0"),
-        (["--steps", "0"], "steps must be an integer >= 1"),
+        (["--refiner-option", "bigroc.eps=-1"], "eps must be a finite number > 0"),
+        (["--refiner-option", "bigroc.steps=0"], "steps must be an integer >= 1"),
+        (["--refiner-option", "dot.steps=3"], "--refiner-option must look like NAME.key=value with NAME one of ['bigroc']"),
         (["--labels", "LABELS_OUT_OF_RANGE"], "must lie in [0, 2] for a model with 3 classes"),
         (["--labels", "LABELS_TOO_FEW"], "holds 2 labels for 9 input images"),
     ],
@@ -271,3 +272,20 @@ def test_other_input_problems_are_named(tmp_path, classifier_file, image_folder,
     args[args.index(str(classifier_file))] = str(tmp_path / "net.pt")
     assert main(args) == 2
     assert "--allow-pickle" in capsys.readouterr().err
+
+
+def test_the_bigroc_flags_of_0_1_still_work_with_a_warning_naming_the_new_spelling(tmp_path, classifier_file, image_folder, capsys):
+    """--eps, --steps, --norm, --debias, ... map to --refiner-option bigroc.*: same images, same settings record (resumable)."""
+    new = refine_args(classifier_file, image_folder, tmp_path / "new", "--refiner-option", "bigroc.steps=2",
+                      "--refiner-option", "bigroc.norm=linf", "--refiner-option", "bigroc.debias=false")
+    old = ["refine", "--refiner", "bigroc", "--classifier", str(classifier_file), "--eps", "2.0", "--steps", "2", "--norm", "linf",
+           "--debias", "off", "--input", str(image_folder), "--output", str(tmp_path / "old"), "--batch-size", "4", "--no-progress"]
+    assert main(new) == 0
+    assert "deprecated" not in capsys.readouterr().err
+    assert main(old) == 0
+    err = capsys.readouterr().err
+    for hint in ("--eps is deprecated; use --refiner-option bigroc.eps=2.0", "--steps is deprecated; use --refiner-option bigroc.steps=2",
+                 "--norm is deprecated; use --refiner-option bigroc.norm=\"linf\"", "--debias is deprecated; use --refiner-option bigroc.debias=false"):
+        assert hint in err
+    assert files(tmp_path / "new") == files(tmp_path / "old")
+    assert json.loads((tmp_path / "new" / refine_command.MANIFEST).read_text())["refiner"] == json.loads((tmp_path / "old" / refine_command.MANIFEST).read_text())["refiner"]

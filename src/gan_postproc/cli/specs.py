@@ -20,6 +20,7 @@ __all__ = [
     "load_evaluator",
     "load_real_data",
     "parse_options",
+    "refiner_options",
     "build_methods",
 ]
 
@@ -129,18 +130,30 @@ def parse_options(pairs: Sequence[str], what: str) -> dict[str, Any]:
     return options
 
 
-def build_methods(sampler: str | None, sampler_options: Sequence[str], refiners: Sequence[str], refiner_options: Sequence[str]) -> tuple[Any, list[Any]]:
+def refiner_options(pairs: Sequence[str], refiners: Sequence[str], option: str = "--refiner-option") -> dict[str, dict[str, Any]]:
+    """``["bigroc.eps=0.5", "bigroc.norm=l2"]`` -> ``{"bigroc": {"eps": 0.5, "norm": "l2"}}``, for the named refiners.
+
+    Every refiner of ``refiners`` gets an entry (empty when no option names it).
+
+    Raises:
+        InputError: for a pair that is not ``NAME.key=value`` with NAME one of ``refiners``.
+    """
+    per_refiner: dict[str, list[str]] = {name: [] for name in refiners}
+    for pair in pairs:
+        name, sep, rest = pair.partition(".")
+        if not sep or name not in per_refiner:
+            raise InputError(f"{option} must look like NAME.key=value with NAME one of {list(refiners)}, got {pair!r}")
+        per_refiner[name].append(rest)
+    return {name: parse_options(rest, f"{option} {name}") for name, rest in per_refiner.items()}
+
+
+def build_methods(sampler: str | None, sampler_options: Sequence[str], refiners: Sequence[str], refiner_option_pairs: Sequence[str]) -> tuple[Any, list[Any]]:
     """Instantiate the named sampler and refiners from the registry.
 
     Refiner options are ``NAME.key=value`` and go to the refiner called NAME.
     """
     registry = get_registry()
     sampler_obj = registry.create("sampler", sampler, **parse_options(sampler_options, "--sampler-option")) if sampler else None
-    per_refiner: dict[str, list[str]] = {}
-    for pair in refiner_options:
-        name, sep, rest = pair.partition(".")
-        if not sep or name not in refiners:
-            raise InputError(f"--refiner-option must look like NAME.key=value with NAME one of {list(refiners)}, got {pair!r}")
-        per_refiner.setdefault(name, []).append(rest)
-    refiner_objs = [registry.create("refiner", name, **parse_options(per_refiner.get(name, []), f"--refiner-option {name}")) for name in refiners]
+    options = refiner_options(refiner_option_pairs, refiners)
+    refiner_objs = [registry.create("refiner", name, **options[name]) for name in refiners]
     return sampler_obj, refiner_objs
