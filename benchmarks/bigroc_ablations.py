@@ -31,7 +31,7 @@ import torch
 from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.bench.report import describe_run, format_table, machine_info
 from gan_postproc.pipeline.chain import Chain
-from gan_postproc.defaults import DEFAULTS
+from gan_postproc.plugins.bigroc import DEFAULTS
 from gan_postproc.files.writing import atomic_write, atomic_write_json
 
 NAME = "bigroc"

@@ -42,7 +42,7 @@ from torch import nn
 
 from gan_postproc import Chain, Discriminator, TorchAdapter
 from gan_postproc.bench.report import describe_run, format_table, machine_info
-from gan_postproc.defaults import DEFAULTS
+from gan_postproc.plugins.collaborative import DEFAULTS
 from gan_postproc.errors import OptionalDependencyError
 from gan_postproc.files.writing import atomic_write
 from gan_postproc.plugins.collaborative import CollaborativeRefiner, shape_discriminator

@@ -43,6 +43,7 @@ from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.bench.report import describe_run, format_table, machine_info
 from gan_postproc.pipeline.chain import Chain
 from gan_postproc.defaults import DEFAULTS
+from gan_postproc.plugins.truncation import DEFAULTS as TRUNCATION_DEFAULTS
 from gan_postproc.errors import InputError
 from gan_postproc.plugins.classifier_guided import ClassifierFilter
 from gan_postproc.plugin_system.registry import get_registry
@@ -99,7 +100,7 @@ class Training:
     flip: bool = False
 
 
-def truncation_sampler(psi: float = DEFAULTS.truncation_psi) -> LatentSampler | None:
+def truncation_sampler(psi: float = TRUNCATION_DEFAULTS.truncation_psi) -> LatentSampler | None:
     """The registered ``truncation`` sampler at ``psi``, or ``None`` if no plugin provides one."""
     registry = get_registry()
     if "truncation" not in registry.names("sampler"):

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -47,7 +48,7 @@ from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup, FloorFn
 from gan_postproc.pipeline.chain import RunReport
-from gan_postproc.defaults import DEFAULTS
+from gan_postproc.defaults import Defaults
 from gan_postproc.errors import InputError
 from gan_postproc.pipeline.numerics import FiniteGuard
 from gan_postproc.pipeline.ranges import clamp_to
@@ -58,6 +59,27 @@ from gan_postproc.validation import check_count, check_positive, check_probabili
 from gan_postproc.pipeline.discriminator_readings import potential, realness, resolve_discriminator
 
 __all__ = ["DOT", "Space", "SPACES", "estimate_k_eff"]
+
+
+@dataclass(frozen=True)
+class DOTDefaults(Defaults):
+    """The core's defaults (:class:`gan_postproc.defaults.Defaults`) plus DOT's, read by its signature and the benchmarks."""
+
+    #: DOT: Adam steps (Tanaka 2019, reference 2-D demo: 100).
+    dot_steps: int = 100
+    #: DOT: Adam learning rate (reference: 0.01).
+    dot_lr: float = 0.01
+    #: DOT: Adam betas (reference: beta1 = 0, beta2 = 0.9).
+    dot_betas: tuple[float, float] = (0.0, 0.9)
+    #: DOT: offset added to x - y inside the transport cost ||x - y + delta|| (reference: 0.001).
+    dot_delta: float = 0.001
+    #: DOT: K_eff is the mean over this many estimates ... (reference demo: 10)
+    dot_keff_trials: int = 10
+    #: ... of the largest |D(x1) - D(x2)| / ||x1 - x2|| over this many random pairs (reference: 100).
+    dot_keff_pairs: int = 100
+
+
+DEFAULTS = DOTDefaults()
 
 Space = Literal["target", "latent"]
 #: Where DOT moves samples.

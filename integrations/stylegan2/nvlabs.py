@@ -56,7 +56,7 @@ from torch import nn
 
 from gan_postproc import hookimpl
 from gan_postproc.pipeline.adapter import Adapter
-from gan_postproc.defaults import DEFAULTS
+from .defaults import DEFAULTS
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError
 from gan_postproc.files.loading import CodeExecutionWarning, load_code_pickle, torch_load_weights
 from gan_postproc.pipeline.priors import LatentPrior

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from gan_postproc import hookimpl
-from gan_postproc.defaults import DEFAULTS
+from .defaults import DEFAULTS
 from gan_postproc.errors import InputError
 from gan_postproc.files.classifiers import ConvClassifier, save_classifier
 from gan_postproc.files.images import list_images, read_images, read_label_file, read_npz_images, to_chain

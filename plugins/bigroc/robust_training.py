@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_postproc.classifier_training import TrainingReport, train_classifier
-from gan_postproc.defaults import DEFAULTS
+from .defaults import DEFAULTS
 from gan_postproc.validation import ValueRange, check_count, check_positive
 
 from .pgd import pgd_l2, random_l2_start

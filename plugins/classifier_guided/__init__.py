@@ -3,10 +3,12 @@ generators, and reweighting real samples by their distance to generated ones."""
 
 from .class_balance import ClassBalanceSampler
 from .classifier_filter import ClassifierFilter, passes_filter
+from .defaults import DEFAULTS
 from .ensemble import Ensemble, generator_choice
 from .real_sample_reweighting import TRANSFORMS, distance_sums, reweight_real_samples
 
 __all__ = [
+    "DEFAULTS",
     "ClassifierFilter",
     "passes_filter",
     "ClassBalanceSampler",

@@ -48,7 +48,7 @@ from gan_postproc import hookimpl
 from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
-from gan_postproc.defaults import DEFAULTS
+from .defaults import DEFAULTS
 from gan_postproc.errors import InputError
 from gan_postproc.metrics.balance import class_histogram
 from gan_postproc.plugins.classifier_guided.proposals import (

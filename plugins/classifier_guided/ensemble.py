@@ -41,7 +41,7 @@ from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup, FloorFn
 from gan_postproc.pipeline.chain import RunReport
-from gan_postproc.defaults import DEFAULTS
+from .defaults import DEFAULTS
 from gan_postproc.errors import InputError, InputTypeError
 from gan_postproc.plugins.classifier_guided.proposals import draw_categorical, propose_images
 from gan_postproc.pipeline.sampler import LatentSampler, PriorSampler, SampleRequest

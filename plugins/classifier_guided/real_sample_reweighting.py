@@ -45,7 +45,7 @@ from typing import Literal
 
 import torch
 
-from gan_postproc.defaults import DEFAULTS
+from .defaults import DEFAULTS
 from gan_postproc.errors import InputError
 from gan_postproc.validation import check_count, check_finite, check_same_length, check_tensor
 

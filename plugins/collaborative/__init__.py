@@ -1,5 +1,6 @@
 """Collaborative sampling (Liu et al., AAAI 2020): the refiner (Algorithm 1) and discriminator shaping (Algorithm 2)."""
 
+from .defaults import DEFAULTS
 from .refiner import SELECTIONS, CollaborativeRefiner, RefinementResult, Selection, collaborative_refine, mean_realness
 from .shaped_files import (
     SHAPED_DIGITS_FILE,
@@ -11,6 +12,7 @@ from .shaped_files import (
 from .shaping import shape_discriminator
 
 __all__ = [
+    "DEFAULTS",
     "CollaborativeRefiner",
     "RefinementResult",
     "Selection",

@@ -44,7 +44,7 @@ from gan_postproc.pipeline.adapter import LATENT_LAYER, OUTPUT_LAYER, Adapter
 from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup, FloorFn
 from gan_postproc.pipeline.chain import RunReport
-from gan_postproc.defaults import DEFAULTS
+from .defaults import DEFAULTS
 from gan_postproc.errors import InputError, InputTypeError
 from gan_postproc.pipeline.numerics import FiniteGuard, finite_rows
 from gan_postproc.pipeline.ranges import clamp_to

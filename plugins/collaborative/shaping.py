@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 
 from gan_postproc import rng
 from gan_postproc.pipeline.adapter import Adapter
-from gan_postproc.defaults import DEFAULTS
+from .defaults import DEFAULTS
 from gan_postproc.errors import InputError, InputTypeError
 from gan_postproc.files.writing import check_writable, remove_stale_temp_files
 from gan_postproc.pipeline.scoring import Discriminator, ScoreKind

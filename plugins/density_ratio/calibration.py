@@ -52,7 +52,7 @@ from tqdm.auto import tqdm
 
 from gan_postproc import rng
 from gan_postproc.pipeline.adapter import Adapter
-from gan_postproc.defaults import DEFAULTS
+from .defaults import DEFAULTS
 from .real_samples import RealData, draw_prior_samples, real_order, real_samples
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError
 from gan_postproc.files.writing import atomic_write, check_writable, remove_stale_temp_files

@@ -10,7 +10,7 @@ from types import ModuleType
 
 from gan_postproc import hookimpl
 from gan_postproc.cli.specs import load_adapter
-from gan_postproc.defaults import DEFAULTS
+from .defaults import DEFAULTS
 from gan_postproc.files.writing import check_writable
 
 from .calibration import calibrate_discriminator

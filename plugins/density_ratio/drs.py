@@ -32,7 +32,7 @@ from gan_postproc import hookimpl
 from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
-from gan_postproc.defaults import DEFAULTS
+from .defaults import DEFAULTS
 from gan_postproc.plugins.density_ratio.ratio import (
     Calibration,
     DensityRatio,

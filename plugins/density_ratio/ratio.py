@@ -35,7 +35,7 @@ import torch
 from gan_postproc import rng
 from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.batch import SampleBatch
-from gan_postproc.defaults import DEFAULTS
+from .defaults import DEFAULTS
 from gan_postproc.errors import InputError, UncalibratedDiscriminatorError
 from gan_postproc.pipeline.sampler import SampleRequest
 from gan_postproc.pipeline.scoring import Discriminator, ScoreKind

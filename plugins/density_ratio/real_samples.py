@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 
 from gan_postproc import rng
-from gan_postproc.defaults import DEFAULTS
+from .defaults import DEFAULTS
 from gan_postproc.errors import InputError
 from gan_postproc.factories import call_factory
 from gan_postproc.pipeline.adapter import Adapter

@@ -23,7 +23,7 @@ import torch
 
 from gan_postproc import hookimpl
 from gan_postproc.cli.specs import SHIPPED_MODELS, SHIPPED_REAL_DATA, load_adapter, load_real_data
-from gan_postproc.defaults import DEFAULTS
+from .defaults import DEFAULTS
 from gan_postproc.errors import InputError
 from gan_postproc.files.writing import check_writable, remove_stale_temp_files
 from gan_postproc.validation import check_count

@@ -34,7 +34,7 @@ from gan_postproc.pipeline.adapter import LATENT_LAYER, Adapter
 from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
 from gan_postproc.pipeline.chain import RunReport
-from gan_postproc.defaults import DEFAULTS
+from .defaults import DEFAULTS
 from gan_postproc.errors import CheckpointError, GanPostprocError, InputError, InputTypeError
 from gan_postproc.files.loading import (
     checked_entries,

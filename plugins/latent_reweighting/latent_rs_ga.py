@@ -17,7 +17,7 @@ from pathlib import Path
 from gan_postproc import hookimpl
 from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.batch import SampleBatch
-from gan_postproc.defaults import DEFAULTS
+from .defaults import DEFAULTS
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
 from gan_postproc.plugins.latent_reweighting.importance_network import ImportanceNetwork, benchmark_rows
 from gan_postproc.plugins.latent_reweighting.latent_ga import ascend_batch

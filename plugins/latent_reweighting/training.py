@@ -67,7 +67,7 @@ from tqdm.auto import tqdm
 
 from gan_postproc import rng
 from gan_postproc.pipeline.adapter import Adapter
-from gan_postproc.defaults import DEFAULTS
+from .defaults import DEFAULTS
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError, MissingModelError
 from gan_postproc.files.loading import checked_entries, differing_keys
 from gan_postproc.plugins.latent_reweighting.importance_network import (

@@ -17,7 +17,9 @@ An old module path imports as a small forwarding module: ``from old.module
 import X`` gives the very object ``new.module.X``; importing it warns once. A
 name that left a module which still exists (``gan_postproc.validation:check_batch``)
 is served by that module's ``__getattr__``, which calls :func:`moved_name`; it
-warns on first use.
+warns on first use. The method fields of ``gan_postproc.DEFAULTS`` moved to their
+families' tables (entry-point group ``gan_postproc.moved_defaults``); reading one
+from the core's table still works, with a warning (:func:`moved_default`).
 """
 
 from __future__ import annotations
@@ -33,10 +35,13 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
-__all__ = ["GROUP", "REMOVED_IN", "Moves", "moves", "moved_name", "install"]
+__all__ = ["GROUP", "DEFAULTS_GROUP", "REMOVED_IN", "Moves", "moves", "moved_name", "moved_default", "install"]
 
 #: The entry-point group of the table of moves.
 GROUP = "gan_postproc.moved"
+#: The entry-point group of the defaults tables that took fields out of ``gan_postproc.DEFAULTS``
+#: (name -> ``module:DEFAULTS``); their fields keep their 0.1 names.
+DEFAULTS_GROUP = "gan_postproc.moved_defaults"
 #: The release that drops the old paths.
 REMOVED_IN = "0.3"
 
@@ -121,6 +126,22 @@ def moved_name(module: str, name: str) -> Any:
     )
     setattr(sys.modules[module], name, value)  # warn once; later look-ups find it directly
     return value
+
+
+def moved_default(field: str) -> Any:
+    """``gan_postproc.DEFAULTS.<field>`` for a field that moved to a family's table (warns), else AttributeError."""
+    for entry_point in sorted(metadata.entry_points(group=DEFAULTS_GROUP), key=lambda ep: ep.name):
+        module_name, _, attribute = entry_point.value.partition(":")
+        table = getattr(importlib.import_module(module_name), attribute or "DEFAULTS")
+        if field in getattr(type(table), "__dataclass_fields__", {}):
+            warnings.warn(
+                f"gan_postproc.DEFAULTS.{field} moved to {module_name}.{attribute or 'DEFAULTS'}.{field} "
+                f"(the old place is removed in gan-postproc {REMOVED_IN})",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            return getattr(table, field)
+    raise AttributeError(f"gan_postproc.DEFAULTS has no field {field!r}")
 
 
 class _MovedModule(types.ModuleType):
