@@ -35,6 +35,7 @@ import importlib
 import os
 import sys
 import types
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -124,7 +125,9 @@ class Framework:
         sys.modules.update(self._modules)
         sys.path.insert(0, str(self.path))
         try:
-            yield self
+            with warnings.catch_warnings():  # StudioGAN's config.py has a string with "\in" in it
+                warnings.filterwarnings("ignore", message="invalid escape sequence", category=DeprecationWarning)
+                yield self
         finally:
             sys.path.remove(str(self.path))
             for name in list(sys.modules):
@@ -312,7 +315,21 @@ def studiogan_models(config: str, *, seed: int = 0, mbstd_group_size: int | None
     if cfgs.MODEL.backbone == "stylegan2":
         with torch.no_grad():
             mapping.w_avg.copy_(torch.randn(mapping.w_dim, generator=torch.Generator().manual_seed(seed)) * 0.5)
+    else:
+        _train_mode_passes(G, D, cfgs, seed)
     return types.SimpleNamespace(cfgs=cfgs, G=G.eval(), mapping=mapping, synthesis=synthesis, D=D.eval())
+
+
+def _train_mode_passes(G: torch.nn.Module, D: torch.nn.Module, cfgs: Any, seed: int, passes: int = 4) -> None:
+    """A few train-mode forward passes, as training starts: spectral norm's power iterations settle (from
+    their random start, scores come out near 1e12) and batch norm gathers statistics."""
+    generator = torch.Generator().manual_seed(seed)
+    G.train(), D.train()
+    with torch.no_grad():
+        for _ in range(passes):
+            z = torch.randn(16, cfgs.MODEL.z_dim, generator=generator)
+            y = torch.randint(0, cfgs.DATA.num_classes, (16,), generator=generator)
+            D(G(z, y), y)
 
 
 def _studiogan_stylegan2(cfgs: Any, mbstd_group_size: int | None) -> tuple[torch.nn.Module, torch.nn.Module]:
