@@ -46,6 +46,7 @@ from .integration_methods import (
     assert_differs_only_in_rows,
     assert_images,
     check_chain_end_to_end,
+    check_sampler_and_layer_refiners,
 )
 
 NUM_CLASSES = 10  # the CIFAR10 configs
@@ -337,6 +338,14 @@ def test_adapter_end_to_end():
     layered = Chain(adapter, refiners=[EvenRowLayerRefiner("blocks.1.0")], batch_size=8).sample(8)
     assert_differs_only_in_even_rows(layered.images, plain.images, plain.indices)
     assert "studiogan" in get_registry().names("adapter")
+
+
+@pytest.mark.parametrize("config, sampler, layer", [
+    ("BigGAN", "ddls", "blocks.1.0"), ("DCGAN", "ddls", "blocks.1.0"), ("MHGAN", "ddls", "blocks.2.0"), ("StyleGAN2", "drs", "mapping"),
+])  # fmt: skip
+def test_a_latent_sampler_then_collaborative_at_an_inner_layer_and_dot(config, sampler, layer):
+    make = (lambda: DDLS(steps=2, step_size=0.01)) if sampler == "ddls" else (lambda: DiscriminatorRejectionSampler(burn_in=64))
+    check_sampler_and_layer_refiners(adapter_of(models(config)), make, layer, (3, 32, 32))
 
 
 class _ModuleWrapper(nn.Module):

@@ -25,7 +25,6 @@ from gan_postproc.integrations.stylegan2 import (
 )
 from gan_postproc.plugins.collaborative import CollaborativeRefiner
 from gan_postproc.plugins.ddls import DDLS
-from gan_postproc.plugins.dot import DOT
 from gan_postproc.plugins.drs import DiscriminatorRejectionSampler
 from gan_postproc.plugins.truncation import TruncationSampler
 
@@ -36,6 +35,7 @@ from .integration_methods import (
     assert_differs_only_in_rows,
     assert_images,
     check_chain_end_to_end,
+    check_sampler_and_layer_refiners,
 )
 
 NVLABS_REPOS = ["stylegan2-ada-pytorch", "stylegan3"]
@@ -291,21 +291,10 @@ def _method_case(case):
     [("ada", "ddls"), ("ada", "drs"), ("ada-fp16", "ddls"), ("ada-fp16", "drs"), ("stylegan3-t-cond", "ddls"), ("stylegan3-r", "ddls")],
 )  # DRS draws several proposals per sample: on the (slower) StyleGAN3 networks DDLS only
 def test_a_latent_sampler_then_collaborative_at_an_inner_layer_and_dot(case, sampler):
-    """Every NVlabs network with a latent sampler, then collaborative sampling at an inner synthesis layer
-    (keeping the best iterate) and DOT in target space: images valid, D never lower than the proposal's."""
+    """Every NVlabs network with a latent sampler, then collaborative sampling at an inner synthesis layer and DOT."""
     adapter, layer = _method_case(case)
-    latent = DDLS(steps=2, step_size=0.01) if sampler == "ddls" else DiscriminatorRejectionSampler(burn_in=64)
-    proposals = Chain(adapter, latent, batch_size=8).sample(8, seed=1)
-    collaborative = CollaborativeRefiner(layer=layer, steps=2, step_size=0.1, selection="best")
-    refined = Chain(adapter, latent, [collaborative], batch_size=8).sample(8, seed=1)
-    assert torch.equal(refined.latents, proposals.latents)
-    assert_images(refined.images, (8, 3, 16, 16))
-    with torch.no_grad():
-        before = torch.sigmoid(adapter.discriminator(proposals.images, proposals.labels))
-    assert bool((refined.scores["discriminator"] >= before).all()) and bool((refined.provenance["refinement_steps"] > 0).any())
-    both = Chain(adapter, latent, [collaborative, DOT(steps=2, k_eff=1.0)], batch_size=8).sample(8, seed=1)
-    assert_images(both.images, (8, 3, 16, 16))
-    assert bool((both.images != refined.images).flatten(1).any(1).all())
+    make = (lambda: DDLS(steps=2, step_size=0.01)) if sampler == "ddls" else (lambda: DiscriminatorRejectionSampler(burn_in=64))
+    check_sampler_and_layer_refiners(adapter, make, layer, (3, 16, 16))
 
 
 def test_collaborative_style_refinement_at_a_synthesis_block_raises_the_discriminator_score():
