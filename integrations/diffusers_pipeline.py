@@ -49,6 +49,7 @@ from gan_postproc.batch import SampleBatch
 from gan_postproc.chain import Chain
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import InputError, InputTypeError, PluginError
+from gan_postproc.gradients import gradients_on
 from gan_postproc.optional import require
 from gan_postproc.priors import LatentPrior
 from gan_postproc.ranges import CHAIN_RANGE, rescale
@@ -190,13 +191,6 @@ class DiffusersAdapter(Adapter):
 
 
 # --- the in-loop callback -------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _gradients_on() -> Iterator[None]:
-    """Gradients enabled even inside ``torch.no_grad()`` or ``torch.inference_mode()``."""
-    with torch.inference_mode(False), torch.enable_grad():
-        yield
 
 
 def _pipeline_steps(pipeline: Any) -> int:
@@ -356,7 +350,7 @@ class DiffusersCallback:
         """
         check_tensor(latents, "latents", ndim=(3, 4, 5), floating=True)
         sampling, refining = self._chains_for(pipeline, latents)
-        with _gradients_on():
+        with gradients_on():
             z = latents.detach().clone().float()
             request = SampleRequest(indices=torch.arange(first_index, first_index + len(z)), seed=self.seed, latents=z)
             batch = sampling.run_request(request)

@@ -4,8 +4,9 @@
   stylegan2-ada-pytorch / stylegan3 convention: ``G(z, c, truncation_psi,
   truncation_cutoff, noise_mode=...)``, ``G.mapping(z, c, ...) -> ws [N,
   num_ws, w_dim]``, ``G.mapping.w_avg``, ``G.synthesis`` with blocks ``b4 ..
-  bR`` called as ``x, img = block(x, img, ws_slice)``, one-hot labels ``c``,
-  ``D(img, c) -> [N, 1]``.
+  bR`` called as ``x, img = block(x, img, ws_slice)`` (StyleGAN2) or with
+  ``input`` and layers ``layer_names`` called as ``x = layer(x, w)``
+  (StyleGAN3), one-hot labels ``c``, ``D(img, c) -> [N, 1]``.
 * :class:`RosinalityStyleGAN2Adapter` (``"stylegan2_rosinality"``) follows
   rosinality's stylegan2-pytorch: ``G([z], truncation=, truncation_latent=,
   input_is_latent=, randomize_noise=) -> (img, latent)``, ``G.style`` (the
@@ -22,8 +23,11 @@ truncation_psi=0.7)``). Both split the generator at
 work on w: :attr:`Adapter.mapping_layer`) and after every synthesis block but
 the last (``"b4"``, ``"b8"``, ...; the activation is the block's feature map
 and, in the skip architecture, its RGB image, stacked along channels), for
-collaborative refinement. Images are clamped to [-1, 1], as NVlabs'
-``generate.py`` does when saving.
+collaborative refinement. A StyleGAN3 synthesis network (``networks_stylegan3``,
+configs stylegan3-t and stylegan3-r) has layers instead of blocks: it splits after
+its ``"input"`` and after every layer but the ToRGB one, named as
+``G.synthesis.layer_names`` names them (``"L0_36_512"``, ...). Images are clamped
+to [-1, 1], as NVlabs' ``generate.py`` does when saving.
 
 Their discriminators judge groups of samples together (minibatch standard
 deviation). The wrapper declares the group size as the smallest batch it
@@ -62,7 +66,7 @@ from gan_postproc.loading import CodeExecutionWarning, load_code_pickle, torch_l
 from gan_postproc.priors import LatentPrior
 from gan_postproc.ranges import CHAIN_RANGE
 from gan_postproc.rng import normal
-from gan_postproc.scoring import Classifier, Discriminator, ScoreKind, as_classifier
+from gan_postproc.scoring import Classifier, Discriminator, ScoreKind, as_classifier, score_in_groups
 from gan_postproc.splitting import module_device
 from gan_postproc.validation import check_count, check_probability
 
@@ -97,14 +101,6 @@ def _group_size(discriminator: nn.Module) -> int:
     return 1 if group is None else int(group)
 
 
-def _padded_scores(x: torch.Tensor, call: Any, group: int) -> torch.Tensor:
-    """Score ``x`` in batches that are a multiple of ``group``, padding with repeated samples."""
-    n = x.shape[0]
-    total = -(-n // group) * group
-    rows = torch.arange(total, device=x.device) % n
-    return call(x[rows], rows)[:n]
-
-
 def stylegan2_discriminator(
     discriminator: nn.Module,
     *,
@@ -133,9 +129,9 @@ def stylegan2_discriminator(
 
     def forward(module: nn.Module, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         if not nvlabs:
-            return _padded_scores(x, lambda images, rows: module(images), group)
+            return score_in_groups(x, group, lambda images, rows: module(images))
         c = _one_hot(labels, c_dim, x.shape[0], x.device)
-        return _padded_scores(x, lambda images, rows: module(images, c[rows]), group)
+        return score_in_groups(x, group, lambda images, rows: module(images, c[rows]))
 
     return Discriminator(discriminator, output, conditional=nvlabs and c_dim > 0, min_batch_size=group, forward_fn=forward)
 
@@ -204,8 +200,6 @@ class _StyleGAN2Base(Adapter):
     def to(self, device: torch.device | str) -> _StyleGAN2Base:
         return self._move_models(device, self.generator, self.discriminator, self.classifier)  # type: ignore[return-value]
 
-    # A synthesis network is a list of blocks; each subclass says how to run one.
-
     def _generate(self, latents: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         return self._generate_at(latents, labels, self.truncation_psi)
 
@@ -221,65 +215,160 @@ class _StyleGAN2Base(Adapter):
     def mapping(self, latents: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """Truncated ``ws`` ``[N, num_ws, w_dim]`` for checked latents (and labels), with the constructor's psi."""
 
-    @abc.abstractmethod
-    def block_resolutions(self) -> list[int]:
-        """Resolutions of the synthesis blocks, from 4 to the output resolution."""
-
-    @abc.abstractmethod
-    def _run_block(self, position: int, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Block ``position`` of the synthesis network: ``(x, img) -> (x, img)``."""
-
-    @abc.abstractmethod
-    def _block_has_image(self, position: int) -> bool:
-        """Whether block ``position`` outputs an RGB image next to its features."""
-
     @property
     @abc.abstractmethod
-    def img_channels(self) -> int:
-        """Channels of the generated images."""
+    def synthesis_stages(self) -> _Synthesis:
+        """The synthesis network as a sequence of stages (see :class:`_Synthesis`)."""
 
     def describe(self) -> dict[str, object]:
         return {**super().describe(), "truncation_psi": self.truncation_psi, "noise_mode": self.noise_mode}
 
     def _inner_layer_names(self) -> list[str]:
-        return [MAPPING_LAYER] + [f"b{res}" for res in self.block_resolutions()[:-1]]
+        return [MAPPING_LAYER] + self.synthesis_stages.names[:-1]
 
-    def _synthesize(self, ws: torch.Tensor, state: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None), start: int = 0, stop: int | None = None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        x, img = state
-        for position in range(start, len(self.block_resolutions()) if stop is None else stop):
-            x, img = self._run_block(position, x, img, ws)
-        return x, img
+    def _synthesize(self, ws: torch.Tensor, state: State = None, start: int = 0, stop: int | None = None) -> State:
+        stages = self.synthesis_stages
+        for position in range(start, len(stages.names) if stop is None else stop):
+            state = stages.run(position, state, ws)
+        return state
 
     def _activation_at(self, latents: torch.Tensor, labels: torch.Tensor | None, layer: str) -> torch.Tensor:
         ws = self.mapping(latents, labels)
         if layer == MAPPING_LAYER:
             return ws
-        position = self._block_position(layer)
-        x, img = self._synthesize(ws, stop=position + 1)
-        return x if img is None else torch.cat([x, img], dim=1)
+        position = self.synthesis_stages.names.index(layer)
+        return self.synthesis_stages.activation(position, self._synthesize(ws, stop=position + 1))
 
     def _decode_from(self, activation: torch.Tensor, latents: torch.Tensor, labels: torch.Tensor | None, layer: str) -> torch.Tensor:
+        stages = self.synthesis_stages
         if layer == MAPPING_LAYER:
-            _, img = self._synthesize(activation)
-            return img.clamp(*CHAIN_RANGE)
-        position = self._block_position(layer)
-        ws = self.mapping(latents, labels)
-        if self._block_has_image(position):
-            x, img = activation[:, : -self.img_channels], activation[:, -self.img_channels :]
-        else:
-            x, img = activation, None
-        _, img = self._synthesize(ws, (x, img), start=position + 1)
-        return img.clamp(*CHAIN_RANGE)
+            return stages.image(self._synthesize(activation)).clamp(*CHAIN_RANGE)
+        position = stages.names.index(layer)
+        state = self._synthesize(self.mapping(latents, labels), stages.state(position, activation), start=position + 1)
+        return stages.image(state).clamp(*CHAIN_RANGE)
 
-    def _block_position(self, layer: str) -> int:
-        return [f"b{res}" for res in self.block_resolutions()].index(layer)
+
+# --- synthesis networks as stages ----------------------------------------------------------------
+
+#: What flows from one synthesis stage to the next (``(x, img)`` for StyleGAN2 blocks, ``x`` for StyleGAN3 layers).
+State = Any
+
+
+class _Synthesis(abc.ABC):
+    """A synthesis network as stages ``names`` run in order from ``ws``; the last one's output is the image.
+
+    The activation after every stage but the last is a split point named after the stage.
+    """
+
+    names: list[str]
+
+    @abc.abstractmethod
+    def run(self, position: int, state: State, ws: torch.Tensor) -> State:
+        """Stage ``position`` on the previous stage's ``state`` (``None`` before the first) and all ``ws`` ``[N, num_ws, w_dim]``."""
+
+    @abc.abstractmethod
+    def activation(self, position: int, state: State) -> torch.Tensor:
+        """The split-point tensor ``[N, C, H, W]`` for ``state`` after stage ``position``."""
+
+    @abc.abstractmethod
+    def state(self, position: int, activation: torch.Tensor) -> State:
+        """The inverse of :meth:`activation`: what stage ``position + 1`` takes."""
+
+    @abc.abstractmethod
+    def image(self, state: State) -> torch.Tensor:
+        """The image ``[N, C, H, W]`` float32 from the last stage's ``state``."""
+
+
+class _SkipBlocks(_Synthesis):
+    """StyleGAN2's synthesis blocks ``b4 .. bR``, each ``(x, img) -> (x, img)``.
+
+    The activation stacks the block's features ``x`` and, where the block outputs one (skip
+    architecture, last block), its RGB image along channels. The pieces handed back to the next
+    block are contiguous: rosinality's modulated convolution reshapes its input with ``.view``.
+    """
+
+    def __init__(self, resolutions: list[int], img_channels: int) -> None:
+        self.resolutions = resolutions
+        self.names = [f"b{res}" for res in resolutions]
+        self.img_channels = img_channels
+
+    @abc.abstractmethod
+    def has_image(self, position: int) -> bool:
+        """Whether block ``position`` outputs an RGB image next to its features."""
+
+    def activation(self, position: int, state: State) -> torch.Tensor:
+        x, img = state
+        return x if img is None else torch.cat([x, img], dim=1)
+
+    def state(self, position: int, activation: torch.Tensor) -> State:
+        if not self.has_image(position):
+            return activation.contiguous(), None
+        split = activation.shape[1] - self.img_channels
+        return activation[:, :split].contiguous(), activation[:, split:].contiguous()
+
+    def image(self, state: State) -> torch.Tensor:
+        return state[1]
+
+
+class _NVlabsBlocks(_SkipBlocks):
+    """NVlabs StyleGAN2's ``G.synthesis`` (``block_resolutions``, blocks ``b4 .. bR``)."""
+
+    def __init__(self, synthesis: nn.Module, synthesis_kwargs: dict[str, Any]) -> None:
+        super().__init__(list(synthesis.block_resolutions), int(synthesis.img_channels))
+        self.synthesis, self.synthesis_kwargs = synthesis, synthesis_kwargs
+
+    def _block(self, position: int) -> nn.Module:
+        return getattr(self.synthesis, self.names[position])
+
+    def has_image(self, position: int) -> bool:
+        block = self._block(position)
+        return bool(block.is_last or block.architecture == "skip")
+
+    def run(self, position: int, state: State, ws: torch.Tensor) -> State:
+        x, img = (None, None) if state is None else state
+        # The ws of block k start after the convolutions of blocks 0..k-1 (NVlabs' SynthesisNetwork.forward).
+        start = sum(self._block(p).num_conv for p in range(position))
+        block = self._block(position)
+        return block(x, img, ws.narrow(1, start, block.num_conv + block.num_torgb), **self.synthesis_kwargs)
+
+
+class _NVlabsLayers(_Synthesis):
+    """StyleGAN3's ``G.synthesis`` (``networks_stylegan3``): ``input`` (Fourier features) from ``ws[:, 0]``,
+    then the layers ``layer_names`` (``L0_36_512`` ...; the last one is ToRGB), layer ``k`` on ``ws[:, k + 1]``,
+    and the output scaled by ``output_scale``."""
+
+    def __init__(self, synthesis: nn.Module, synthesis_kwargs: dict[str, Any]) -> None:
+        self.synthesis, self.synthesis_kwargs = synthesis, synthesis_kwargs
+        self.names = ["input", *synthesis.layer_names]
+
+    def run(self, position: int, state: State, ws: torch.Tensor) -> State:
+        w = ws[:, position].to(torch.float32)
+        if position == 0:
+            return self.synthesis.input(w)
+        return getattr(self.synthesis, self.names[position])(state, w, **self.synthesis_kwargs)
+
+    def activation(self, position: int, state: State) -> torch.Tensor:
+        return state
+
+    def state(self, position: int, activation: torch.Tensor) -> State:
+        return activation
+
+    def image(self, state: State) -> torch.Tensor:
+        scale = float(self.synthesis.output_scale)
+        return (state * scale if scale != 1 else state).to(torch.float32)
 
 
 # --- NVlabs ----------------------------------------------------------------------------------------
 
 
 class StyleGAN2Adapter(_StyleGAN2Base):
-    """Adapter for NVlabs StyleGAN2-ADA / StyleGAN3-style generators (``G.mapping``, ``G.synthesis``).
+    """Adapter for NVlabs StyleGAN2-ADA and StyleGAN3 generators (``G.mapping``, ``G.synthesis``).
+
+    Split points after ``"mapping"``: a StyleGAN2 synthesis network (``block_resolutions``;
+    stylegan2-ada-pytorch, StyleGAN3's ``networks_stylegan2``) splits after its blocks ``"b4"``,
+    ``"b8"``, ...; a StyleGAN3 one (``layer_names``; ``networks_stylegan3``, configs stylegan3-t and
+    stylegan3-r) after its ``"input"`` (Fourier features) and every layer but the ToRGB one
+    (``"L0_36_512"``, ...: the names ``G.synthesis.layer_names`` lists).
 
     Args:
         generator: ``G`` (or ``G_ema``), with ``z_dim``, ``c_dim``, ``mapping``
@@ -291,8 +380,8 @@ class StyleGAN2Adapter(_StyleGAN2Base):
             (``None``: all).
         noise_mode: ``"const"`` (deterministic, default), ``"random"``
             (fresh noise each call, not keyed by sample index) or ``"none"``.
-        synthesis_kwargs: more keyword arguments for the synthesis blocks
-            (e.g. ``force_fp32=True`` on CPU for fp16 checkpoints).
+        synthesis_kwargs: more keyword arguments for the synthesis blocks or layers
+            (e.g. ``force_fp32=True`` for fp16 networks).
         discriminator: ``D(img, c)`` or a ready :class:`Discriminator`.
         discriminator_output: its convention (default ``"logit"``: the logistic loss).
         classifier: a :class:`Classifier` (or module with ``num_classes``).
@@ -322,6 +411,16 @@ class StyleGAN2Adapter(_StyleGAN2Base):
         )
         self.truncation_cutoff = None if truncation_cutoff is None else check_count(truncation_cutoff, "truncation_cutoff")
         self.synthesis_kwargs = {"noise_mode": noise_mode, **(synthesis_kwargs or {})}
+        synthesis = generator.synthesis
+        if hasattr(synthesis, "block_resolutions"):
+            self._stages: _Synthesis = _NVlabsBlocks(synthesis, self.synthesis_kwargs)
+        elif hasattr(synthesis, "layer_names") and hasattr(synthesis, "input"):
+            self._stages = _NVlabsLayers(synthesis, self.synthesis_kwargs)
+        else:
+            raise InputError(
+                f"{type(synthesis).__name__} (G.synthesis) has neither block_resolutions (StyleGAN2) nor input and layer_names "
+                "(StyleGAN3); wrap other generators with TorchAdapter and a call= function instead"
+            )
         self.prior = LatentPrior.of(int(generator.z_dim))
         self.c_dim = int(generator.c_dim)
         self.num_classes = self.c_dim if self.c_dim > 0 else None
@@ -335,8 +434,8 @@ class StyleGAN2Adapter(_StyleGAN2Base):
         return self.generator.mapping.w_avg
 
     @property
-    def img_channels(self) -> int:
-        return int(self.generator.synthesis.img_channels)
+    def synthesis_stages(self) -> _Synthesis:
+        return self._stages
 
     def labels_from_native(self, labels: torch.Tensor) -> torch.Tensor:
         return labels.argmax(dim=1) if labels.dim() == 2 else labels
@@ -354,22 +453,6 @@ class StyleGAN2Adapter(_StyleGAN2Base):
         return self.generator.mapping(
             latents, self._c(latents, labels), truncation_psi=self.truncation_psi, truncation_cutoff=self.truncation_cutoff
         )
-
-    def block_resolutions(self) -> list[int]:
-        return list(self.generator.synthesis.block_resolutions)
-
-    def _block(self, position: int) -> nn.Module:
-        return getattr(self.generator.synthesis, f"b{self.block_resolutions()[position]}")
-
-    def _run_block(self, position: int, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        # The ws of block k start after the convolutions of blocks 0..k-1 (NVlabs' SynthesisNetwork.forward).
-        start = sum(self._block(p).num_conv for p in range(position))
-        block = self._block(position)
-        return block(x, img, ws.narrow(1, start, block.num_conv + block.num_torgb), **self.synthesis_kwargs)
-
-    def _block_has_image(self, position: int) -> bool:
-        block = self._block(position)
-        return bool(block.is_last or block.architecture == "skip")
 
 
 # --- rosinality ----------------------------------------------------------------------------------
@@ -420,6 +503,7 @@ class RosinalityStyleGAN2Adapter(_StyleGAN2Base):
             with torch.no_grad():
                 truncation_latent = generator.style(normal(seed, indices, (generator.style_dim,), "stylegan_mean_latent").to(self.device)).mean(0, keepdim=True)
         self.truncation_latent = truncation_latent.detach().reshape(1, -1)
+        self._stages = _RosinalityBlocks(self)
 
     def _wrap_discriminator(self, discriminator: nn.Module | Discriminator, output: ScoreKind | str) -> Discriminator:
         return stylegan2_discriminator(discriminator, output=output)
@@ -430,8 +514,8 @@ class RosinalityStyleGAN2Adapter(_StyleGAN2Base):
         return self.truncation_latent[0]
 
     @property
-    def img_channels(self) -> int:
-        return 3
+    def synthesis_stages(self) -> _Synthesis:
+        return self._stages
 
     def _noise(self) -> list[torch.Tensor | None]:
         G = self.generator
@@ -453,21 +537,28 @@ class RosinalityStyleGAN2Adapter(_StyleGAN2Base):
             w = centre + self.truncation_psi * (w - centre)
         return w.unsqueeze(1).repeat(1, self.generator.n_latent, 1)
 
-    def block_resolutions(self) -> list[int]:
-        return [4 * 2**k for k in range(len(self.generator.to_rgbs) + 1)]
 
-    def _run_block(self, position: int, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        G, noise = self.generator, self._noise()
+
+class _RosinalityBlocks(_SkipBlocks):
+    """rosinality's synthesis as blocks: ``input, conv1, to_rgb1``, then pairs of ``convs`` with a ``to_rgbs`` each."""
+
+    def __init__(self, adapter: RosinalityStyleGAN2Adapter) -> None:
+        super().__init__([4 * 2**k for k in range(len(adapter.generator.to_rgbs) + 1)], img_channels=3)
+        self.adapter = adapter
+
+    def has_image(self, position: int) -> bool:
+        return True
+
+    def run(self, position: int, state: State, ws: torch.Tensor) -> State:
+        G, noise = self.adapter.generator, self.adapter._noise()
         if position == 0:  # rosinality's forward: input, conv1, to_rgb1
             x = G.conv1(G.input(ws), ws[:, 0], noise=noise[0])
             return x, G.to_rgb1(x, ws[:, 1])
+        x, img = state
         i = 2 * position - 1  # the first style index of this block, as rosinality's loop counts
         x = G.convs[i - 1](x, ws[:, i], noise=noise[i])
         x = G.convs[i](x, ws[:, i + 1], noise=noise[i + 1])
         return x, G.to_rgbs[position - 1](x, ws[:, i + 2], img)
-
-    def _block_has_image(self, position: int) -> bool:
-        return True
 
 
 def stylegan2_adapter(generator: nn.Module, **options: Any) -> Adapter:

@@ -47,6 +47,7 @@ from gan_postproc import rng
 from gan_postproc.adapter import Adapter
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError
+from gan_postproc.gradients import autograd_ready, gradients_on
 from gan_postproc.io import atomic_write, check_writable, remove_stale_temp_files
 from gan_postproc.loading import load_state_dict_strict, metadata_json, read_safetensors, read_safetensors_metadata
 from gan_postproc.scoring import Discriminator, ScoreKind
@@ -68,6 +69,7 @@ CHECKPOINT_FORMAT = "gan_postproc.shaping_checkpoint/1"
 SHAPING_BETAS = (0.5, 0.999)
 
 
+@gradients_on()
 def shape_discriminator(
     adapter: Adapter,
     real_data: RealData,
@@ -105,6 +107,9 @@ def shape_discriminator(
             when ``out`` is complete, loads and returns it without training.
         checkpoint_every: steps between checkpoints.
         progress: show a progress bar.
+
+    Gradients are on throughout, also inside a caller's ``torch.no_grad()`` or
+    ``torch.inference_mode()`` (:func:`~gan_postproc.gradients.gradients_on`).
 
     Returns:
         The shaped copy, a new :class:`~gan_postproc.scoring.Discriminator` with the same
@@ -169,7 +174,7 @@ def shape_discriminator(
     bar = tqdm(total=iterations, initial=start, desc="shaping discriminator", unit="step", disable=not progress)
     try:
         for step in range(start, iterations):
-            real = next(real_batches).to(adapter.device)
+            real = autograd_ready(next(real_batches)).to(adapter.device)
             indices = torch.arange(step * batch_size, (step + 1) * batch_size)
             latents = adapter.prior.sample(seed, indices, "shaping").to(adapter.device)
             labels = None
@@ -194,9 +199,8 @@ def shape_discriminator(
                 threshold=threshold,
                 value_range=adapter.value_range,
             ).images.detach()
-            with torch.enable_grad():
-                loss = _shaping_loss(shaped, real, refined, rng.uniform(seed, indices, (), "shaping_gp"))
-                grads = torch.autograd.grad(loss, params)
+            loss = _shaping_loss(shaped, real, refined, rng.uniform(seed, indices, (), "shaping_gp"))
+            grads = torch.autograd.grad(loss, params)
             for p, g in zip(params, grads):
                 p.grad = g
             optimizer.step()
