@@ -25,7 +25,11 @@ discriminators ``D(x, label, eval=True) -> dict`` whose ``adv_output`` is
 ``[B]`` (0-d when B == 1), ``[B, 1]``, or ``[B, num_classes + 1]`` for the
 multi-hinge loss; :func:`studiogan_scores` reduces every form to ``[B]``.
 The output convention follows the adversarial loss the model was trained
-with (``LOSS.adv_loss``). The adapter does not change the models' train/eval
+with (``LOSS.adv_loss``). A StyleGAN2 discriminator judges its batch in
+minibatch-std groups (``STYLEGAN.d_epilogue_mbstd_group_size``, 32 in the CIFAR
+configs): its wrapper refuses smaller batches and pads others to a multiple of
+the group by repeating samples, as the NVlabs wrapper does. Networks wrapped in
+``DataParallel`` / ``DistributedDataParallel`` are unwrapped. The adapter does not change the models' train/eval
 modes: StudioGAN manages them (standing statistics, ``eval=``).
 """
 
@@ -49,8 +53,8 @@ from gan_postproc.errors import InputError, InputTypeError
 from gan_postproc.pipeline.priors import LatentPrior
 from gan_postproc.pipeline.refiner import Refiner
 from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest
-from gan_postproc.pipeline.scoring import Classifier, Discriminator, ScoreKind, as_classifier
-from gan_postproc.pipeline.splitting import capture_output, module_device, substitute_output
+from gan_postproc.pipeline.scoring import Classifier, Discriminator, ScoreKind, as_classifier, score_in_groups
+from gan_postproc.pipeline.splitting import capture_output, module_device, substitute_output, unwrap_parallel
 from gan_postproc.validation import check_count, check_probability
 
 __all__ = [
@@ -59,6 +63,7 @@ __all__ = [
     "patch",
     "studiogan_discriminator",
     "studiogan_scores",
+    "minibatch_std_group",
     "ADV_LOSS_OUTPUT",
     "GENERATE_IMAGES_PARAMETERS",
 ]
@@ -120,27 +125,44 @@ def studiogan_scores(output: object, n: int, labels: torch.Tensor | None = None,
     )
 
 
+def minibatch_std_group(discriminator: nn.Module) -> int:
+    """The minibatch-std group size of a StudioGAN StyleGAN2 discriminator (``D.b4.mbstd.group_size``,
+    ``STYLEGAN.d_epilogue_mbstd_group_size``); 1 for discriminators without such a layer, or whose
+    group is the whole batch (``None``)."""
+    mbstd = getattr(getattr(discriminator, "b4", None), "mbstd", None)
+    group = getattr(mbstd, "group_size", None)
+    return 1 if group is None else int(group)
+
+
 def studiogan_discriminator(
     discriminator: nn.Module | Discriminator,
     *,
     adv_loss: str | None = None,
     output: ScoreKind | str | None = None,
     num_classes: int | None = None,
+    group_size: int | None = None,
 ) -> Discriminator:
     """Wrap a StudioGAN discriminator ``D(x, label, eval=True) -> dict``.
 
     Args:
-        discriminator: the network; images in [-1, 1].
+        discriminator: the network, or it wrapped in ``DataParallel`` /
+            ``DistributedDataParallel`` (the network itself is called); images in [-1, 1].
         adv_loss: ``LOSS.adv_loss`` of its config; declares the output (:data:`ADV_LOSS_OUTPUT`).
         output: the convention, instead of ``adv_loss``.
         num_classes: classes of a conditional discriminator (its labels are
             passed; the multi-hinge output needs them); ``None``: unconditional
             (it gets zeros as labels, which it ignores).
+        group_size: the minibatch-std group of a StyleGAN2 discriminator
+            (default: read from it, :func:`minibatch_std_group`). Batches
+            smaller than it are refused; others are padded to a multiple of it
+            by repeating samples (:func:`~gan_postproc.pipeline.scoring.score_in_groups`).
     """
     if isinstance(discriminator, Discriminator):
         return discriminator
     if not isinstance(discriminator, nn.Module):
         raise InputTypeError(f"discriminator must be a torch.nn.Module, got {type(discriminator).__name__}")
+    discriminator = unwrap_parallel(discriminator)
+    group = check_count(minibatch_std_group(discriminator) if group_size is None else group_size, "group_size")
     if output is None:
         if adv_loss not in ADV_LOSS_OUTPUT:
             raise InputError(
@@ -151,9 +173,13 @@ def studiogan_discriminator(
 
     def forward(module: nn.Module, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         given = labels if labels is not None else torch.zeros(x.shape[0], dtype=torch.int64, device=x.device)
-        return studiogan_scores(module(x, given, eval=True), x.shape[0], labels, num_classes)
 
-    return Discriminator(discriminator, output, conditional=num_classes is not None, forward_fn=forward)
+        def scores(images: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+            return studiogan_scores(module(images, given[rows], eval=True), images.shape[0], None if labels is None else labels[rows], num_classes)
+
+        return score_in_groups(x, group, scores)
+
+    return Discriminator(discriminator, output, conditional=num_classes is not None, min_batch_size=group, forward_fn=forward)
 
 
 # --- the adapter -------------------------------------------------------------------------------------
@@ -194,7 +220,10 @@ class StudioGANAdapter(Adapter):
     Args:
         generator: ``G(z, label, eval=True)``; for StyleGAN2 models pass
             ``generator_mapping`` and ``generator_synthesis`` (``generator``
-            may then be ``None``).
+            may then be ``None``). Models wrapped in ``DataParallel`` or
+            ``DistributedDataParallel`` (as StudioGAN wraps them for several
+            GPUs) are unwrapped: the chain runs the networks themselves, on
+            their device, and splits them at their own layers.
         z_dim: latent size (``MODEL.z_dim``).
         num_classes: classes of a conditional generator (``DATA.num_classes``
             when ``MODEL.g_cond_mtd != "W/O"``), else ``None``.
@@ -243,8 +272,9 @@ class StudioGANAdapter(Adapter):
             raise InputTypeError(f"generator must be a StudioGAN generator module, got {type(generator).__name__}")
         if self.is_stylegan and not 0 <= truncation_factor <= 1 and truncation_factor != -1:
             raise InputError(f"StyleGAN2 truncation_factor is psi in [0, 1] or -1 (none), got {truncation_factor}")
-        self.generator = generator
-        self.generator_mapping, self.generator_synthesis = generator_mapping, generator_synthesis
+        self.generator = None if generator is None else unwrap_parallel(generator)
+        self.generator_mapping = None if generator_mapping is None else unwrap_parallel(generator_mapping)
+        self.generator_synthesis = None if generator_synthesis is None else unwrap_parallel(generator_synthesis)
         self.prior = _studiogan_prior(check_count(z_dim, "z_dim"), z_prior, truncation_factor, self.is_stylegan)
         self.num_classes = None if num_classes is None else check_count(num_classes, "num_classes", minimum=2)
         self.label_dim = label_dim if label_dim is not None else (self.num_classes or 0)

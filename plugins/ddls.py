@@ -42,6 +42,7 @@ from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup, FloorFn
 from gan_postproc.pipeline.chain import RunReport
 from gan_postproc.defaults import Defaults
 from gan_postproc.errors import InputError
+from gan_postproc.gradients import autograd_ready, gradients_on
 from gan_postproc.pipeline.numerics import FiniteGuard
 from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest
 from gan_postproc.pipeline.scoring import Discriminator
@@ -119,10 +120,11 @@ class DDLS(LatentSampler):
         """Check that a discriminator is available."""
         resolve_discriminator(self.discriminator, adapter, self.name).eval()
 
+    @gradients_on()  # also inside a caller's no_grad / inference_mode
     def sample(self, adapter: Adapter, request: SampleRequest) -> SampleBatch:
         discriminator = resolve_discriminator(self.discriminator, adapter, self.name)
-        labels = request.draw_labels(adapter)
-        z = request.draw_latents(adapter).float()
+        labels = autograd_ready(request.draw_labels(adapter))
+        z = autograd_ready(request.draw_latents(adapter)).float()
         prior = adapter.prior
         eps, sigma = self.step_size, self.noise_std
         guard = FiniteGuard(self.name, len(request))

@@ -50,6 +50,7 @@ from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup, FloorFn
 from gan_postproc.pipeline.chain import RunReport
 from gan_postproc.defaults import Defaults
 from gan_postproc.errors import InputError
+from gan_postproc.gradients import autograd_ready, gradients_on
 from gan_postproc.pipeline.numerics import FiniteGuard
 from gan_postproc.pipeline.ranges import clamp_to
 from gan_postproc.pipeline.refiner import Refiner
@@ -199,7 +200,7 @@ class DOT(Refiner):
             self.setup(adapter, DEFAULTS.seed)
         guard = FiniteGuard(self.name, len(batch))
         device = batch.device if adapter is None else adapter.device
-        labels = None if batch.labels is None else batch.labels.to(device)
+        labels = None if batch.labels is None else autograd_ready(batch.labels).to(device)
         if self.space == "target":
             value_range = batch.value_range if adapter is None else adapter.value_range
             x = self._transport(
@@ -225,6 +226,7 @@ class DOT(Refiner):
             d = potential(discriminator, refined.images.to(device), labels)
         return guard.report(refined.with_scores(discriminator=realness(discriminator, d).to(batch.device)))
 
+    @gradients_on()  # also inside a caller's no_grad / inference_mode
     def _transport(
         self,
         start: torch.Tensor,
@@ -241,7 +243,7 @@ class DOT(Refiner):
         """
         k_eff = self.k_eff
         assert k_eff is not None
-        start = start.detach().float()
+        start = autograd_ready(start).detach().float()
         x = start.clone().requires_grad_(True)
         optimizer = torch.optim.Adam([x], lr=self.lr, betas=self.betas)
         for _ in range(self.steps):

@@ -10,8 +10,7 @@ dict, and composes with diffusers' ``MultiPipelineCallbacks``.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
@@ -21,6 +20,7 @@ from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.pipeline.chain import Chain
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import InputError, InputTypeError
+from gan_postproc.gradients import gradients_on
 from gan_postproc.pipeline.refiner import Refiner
 from gan_postproc.pipeline.rejection import RejectionSampler
 from gan_postproc.pipeline.sampler import LatentSampler, PriorSampler, SampleRequest
@@ -33,13 +33,6 @@ __all__ = ["DiffusersCallback", "LATENTS"]
 
 #: The tensor the callback reads and writes (its declared ``tensor_inputs``).
 LATENTS = "latents"
-
-
-@contextlib.contextmanager
-def _gradients_on() -> Iterator[None]:
-    """Gradients enabled even inside ``torch.no_grad()`` or ``torch.inference_mode()``."""
-    with torch.inference_mode(False), torch.enable_grad():
-        yield
 
 
 def _pipeline_steps(pipeline: Any) -> int:
@@ -199,7 +192,7 @@ class DiffusersCallback:
         """
         check_tensor(latents, "latents", ndim=(3, 4, 5), floating=True)
         sampling, refining = self._chains_for(pipeline, latents)
-        with _gradients_on():
+        with gradients_on():
             z = latents.detach().clone().float()
             request = SampleRequest(indices=torch.arange(first_index, first_index + len(z)), seed=self.seed, latents=z)
             batch = sampling.run_request(request)

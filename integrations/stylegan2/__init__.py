@@ -8,8 +8,9 @@ and its checkpoints); this face picks the codebase (:func:`stylegan2_adapter`) a
   stylegan2-ada-pytorch / stylegan3 convention: ``G(z, c, truncation_psi,
   truncation_cutoff, noise_mode=...)``, ``G.mapping(z, c, ...) -> ws [N,
   num_ws, w_dim]``, ``G.mapping.w_avg``, ``G.synthesis`` with blocks ``b4 ..
-  bR`` called as ``x, img = block(x, img, ws_slice)``, one-hot labels ``c``,
-  ``D(img, c) -> [N, 1]``.
+  bR`` called as ``x, img = block(x, img, ws_slice)`` (StyleGAN2) or with
+  ``input`` and layers ``layer_names`` called as ``x = layer(x, w)``
+  (StyleGAN3), one-hot labels ``c``, ``D(img, c) -> [N, 1]``.
 * :class:`RosinalityStyleGAN2Adapter` (``"stylegan2_rosinality"``) follows
   rosinality's stylegan2-pytorch: ``G([z], truncation=, truncation_latent=,
   input_is_latent=, randomize_noise=) -> (img, latent)``, ``G.style`` (the
@@ -26,8 +27,11 @@ truncation_psi=0.7)``). Both split the generator at
 work on w: :attr:`Adapter.mapping_layer`) and after every synthesis block but
 the last (``"b4"``, ``"b8"``, ...; the activation is the block's feature map
 and, in the skip architecture, its RGB image, stacked along channels), for
-collaborative refinement. Images are clamped to [-1, 1], as NVlabs'
-``generate.py`` does when saving.
+collaborative refinement. A StyleGAN3 synthesis network (``networks_stylegan3``,
+configs stylegan3-t and stylegan3-r) has layers instead of blocks: it splits after
+its ``"input"`` and after every layer but the ToRGB one, named as
+``G.synthesis.layer_names`` names them (``"L0_36_512"``, ...). Images are clamped
+to [-1, 1], as NVlabs' ``generate.py`` does when saving.
 
 Their discriminators judge groups of samples together (minibatch standard
 deviation). The wrapper declares the group size as the smallest batch it

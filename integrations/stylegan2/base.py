@@ -1,14 +1,15 @@
 """What both StyleGAN2 codebases share: truncation in w, the split points, clamping, NVlabs-style labels.
 
 :class:`StyleGAN2Base` truncates in w space (``w_avg + psi (w - w_avg)``), splits the generator at
-``"mapping"`` and after every synthesis block but the last, and clamps images to [-1, 1]; the
-codebases' call conventions live in the subclasses (:mod:`.nvlabs`, :mod:`.rosinality`).
+``"mapping"`` and after every synthesis stage but the last, and clamps images to [-1, 1]. A synthesis
+network is seen as stages (:class:`Synthesis`: StyleGAN2's blocks, :class:`SkipBlocks`, or StyleGAN3's
+layers); the codebases' call conventions live in :mod:`.nvlabs` and :mod:`.rosinality`.
 """
 
 from __future__ import annotations
 
 import abc
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +22,7 @@ from gan_postproc.pipeline.scoring import Classifier, Discriminator, ScoreKind, 
 from gan_postproc.pipeline.splitting import module_device
 from gan_postproc.validation import check_probability
 
-__all__ = ["StyleGAN2Base", "MAPPING_LAYER", "NoiseMode", "one_hot"]
+__all__ = ["StyleGAN2Base", "Synthesis", "SkipBlocks", "State", "MAPPING_LAYER", "NoiseMode", "one_hot"]
 
 NoiseMode = Literal["const", "random", "none"]
 MAPPING_LAYER = "mapping"
@@ -84,8 +85,6 @@ class StyleGAN2Base(Adapter):
     def to(self, device: torch.device | str) -> StyleGAN2Base:
         return self._move_models(device, self.generator, self.discriminator, self.classifier)  # type: ignore[return-value]
 
-    # A synthesis network is a list of blocks; each subclass says how to run one.
-
     def _generate(self, latents: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         return self._generate_at(latents, labels, self.truncation_psi)
 
@@ -101,55 +100,94 @@ class StyleGAN2Base(Adapter):
     def mapping(self, latents: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """Truncated ``ws`` ``[N, num_ws, w_dim]`` for checked latents (and labels), with the constructor's psi."""
 
-    @abc.abstractmethod
-    def block_resolutions(self) -> list[int]:
-        """Resolutions of the synthesis blocks, from 4 to the output resolution."""
-
-    @abc.abstractmethod
-    def _run_block(self, position: int, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Block ``position`` of the synthesis network: ``(x, img) -> (x, img)``."""
-
-    @abc.abstractmethod
-    def _block_has_image(self, position: int) -> bool:
-        """Whether block ``position`` outputs an RGB image next to its features."""
-
     @property
     @abc.abstractmethod
-    def img_channels(self) -> int:
-        """Channels of the generated images."""
+    def synthesis_stages(self) -> Synthesis:
+        """The synthesis network as a sequence of stages (see :class:`Synthesis`)."""
 
     def describe(self) -> dict[str, object]:
         return {**super().describe(), "truncation_psi": self.truncation_psi, "noise_mode": self.noise_mode}
 
     def _inner_layer_names(self) -> list[str]:
-        return [MAPPING_LAYER] + [f"b{res}" for res in self.block_resolutions()[:-1]]
+        return [MAPPING_LAYER] + self.synthesis_stages.names[:-1]
 
-    def _synthesize(self, ws: torch.Tensor, state: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None), start: int = 0, stop: int | None = None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        x, img = state
-        for position in range(start, len(self.block_resolutions()) if stop is None else stop):
-            x, img = self._run_block(position, x, img, ws)
-        return x, img
+    def _synthesize(self, ws: torch.Tensor, state: State = None, start: int = 0, stop: int | None = None) -> State:
+        stages = self.synthesis_stages
+        for position in range(start, len(stages.names) if stop is None else stop):
+            state = stages.run(position, state, ws)
+        return state
 
     def _activation_at(self, latents: torch.Tensor, labels: torch.Tensor | None, layer: str) -> torch.Tensor:
         ws = self.mapping(latents, labels)
         if layer == MAPPING_LAYER:
             return ws
-        position = self._block_position(layer)
-        x, img = self._synthesize(ws, stop=position + 1)
-        return x if img is None else torch.cat([x, img], dim=1)
+        position = self.synthesis_stages.names.index(layer)
+        return self.synthesis_stages.activation(position, self._synthesize(ws, stop=position + 1))
 
     def _decode_from(self, activation: torch.Tensor, latents: torch.Tensor, labels: torch.Tensor | None, layer: str) -> torch.Tensor:
+        stages = self.synthesis_stages
         if layer == MAPPING_LAYER:
-            _, img = self._synthesize(activation)
-            return img.clamp(*CHAIN_RANGE)
-        position = self._block_position(layer)
-        ws = self.mapping(latents, labels)
-        if self._block_has_image(position):
-            x, img = activation[:, : -self.img_channels], activation[:, -self.img_channels :]
-        else:
-            x, img = activation, None
-        _, img = self._synthesize(ws, (x, img), start=position + 1)
-        return img.clamp(*CHAIN_RANGE)
+            return stages.image(self._synthesize(activation)).clamp(*CHAIN_RANGE)
+        position = stages.names.index(layer)
+        state = self._synthesize(self.mapping(latents, labels), stages.state(position, activation), start=position + 1)
+        return stages.image(state).clamp(*CHAIN_RANGE)
 
-    def _block_position(self, layer: str) -> int:
-        return [f"b{res}" for res in self.block_resolutions()].index(layer)
+
+#: What flows from one synthesis stage to the next (``(x, img)`` for StyleGAN2 blocks, ``x`` for StyleGAN3 layers).
+State = Any
+
+
+class Synthesis(abc.ABC):
+    """A synthesis network as stages ``names`` run in order from ``ws``; the last one's output is the image.
+
+    The activation after every stage but the last is a split point named after the stage.
+    """
+
+    names: list[str]
+
+    @abc.abstractmethod
+    def run(self, position: int, state: State, ws: torch.Tensor) -> State:
+        """Stage ``position`` on the previous stage's ``state`` (``None`` before the first) and all ``ws`` ``[N, num_ws, w_dim]``."""
+
+    @abc.abstractmethod
+    def activation(self, position: int, state: State) -> torch.Tensor:
+        """The split-point tensor ``[N, C, H, W]`` for ``state`` after stage ``position``."""
+
+    @abc.abstractmethod
+    def state(self, position: int, activation: torch.Tensor) -> State:
+        """The inverse of :meth:`activation`: what stage ``position + 1`` takes."""
+
+    @abc.abstractmethod
+    def image(self, state: State) -> torch.Tensor:
+        """The image ``[N, C, H, W]`` float32 from the last stage's ``state``."""
+
+
+class SkipBlocks(Synthesis):
+    """StyleGAN2's synthesis blocks ``b4 .. bR``, each ``(x, img) -> (x, img)``.
+
+    The activation stacks the block's features ``x`` and, where the block outputs one (skip
+    architecture, last block), its RGB image along channels. The pieces handed back to the next
+    block are contiguous: rosinality's modulated convolution reshapes its input with ``.view``.
+    """
+
+    def __init__(self, resolutions: list[int], img_channels: int) -> None:
+        self.resolutions = resolutions
+        self.names = [f"b{res}" for res in resolutions]
+        self.img_channels = img_channels
+
+    @abc.abstractmethod
+    def has_image(self, position: int) -> bool:
+        """Whether block ``position`` outputs an RGB image next to its features."""
+
+    def activation(self, position: int, state: State) -> torch.Tensor:
+        x, img = state
+        return x if img is None else torch.cat([x, img], dim=1)
+
+    def state(self, position: int, activation: torch.Tensor) -> State:
+        if not self.has_image(position):
+            return activation.contiguous(), None
+        split = activation.shape[1] - self.img_channels
+        return activation[:, :split].contiguous(), activation[:, split:].contiguous()
+
+    def image(self, state: State) -> torch.Tensor:
+        return state[1]

@@ -10,13 +10,12 @@ a logit by default.
 from __future__ import annotations
 
 import inspect
-from typing import Any
 
 import torch
 from torch import nn
 
 from gan_postproc.errors import InputTypeError
-from gan_postproc.pipeline.scoring import Discriminator, ScoreKind
+from gan_postproc.pipeline.scoring import Discriminator, ScoreKind, score_in_groups
 from gan_postproc.validation import check_count
 
 from .base import one_hot
@@ -36,14 +35,6 @@ def _group_size(discriminator: nn.Module) -> int:
         return 1 if mbstd is None or mbstd.group_size is None else int(mbstd.group_size)
     group = getattr(discriminator, "stddev_group", None)
     return 1 if group is None else int(group)
-
-
-def _padded_scores(x: torch.Tensor, call: Any, group: int) -> torch.Tensor:
-    """Score ``x`` in batches that are a multiple of ``group``, padding with repeated samples."""
-    n = x.shape[0]
-    total = -(-n // group) * group
-    rows = torch.arange(total, device=x.device) % n
-    return call(x[rows], rows)[:n]
 
 
 def stylegan2_discriminator(
@@ -74,9 +65,9 @@ def stylegan2_discriminator(
 
     def forward(module: nn.Module, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         if not nvlabs:
-            return _padded_scores(x, lambda images, rows: module(images), group)
+            return score_in_groups(x, group, lambda images, rows: module(images))
         c = one_hot(labels, c_dim, x.shape[0], x.device)
-        return _padded_scores(x, lambda images, rows: module(images, c[rows]), group)
+        return score_in_groups(x, group, lambda images, rows: module(images, c[rows]))
 
     return Discriminator(discriminator, output, conditional=nvlabs and c_dim > 0, min_batch_size=group, forward_fn=forward)
 

@@ -3,7 +3,8 @@
 :class:`StyleGAN2Adapter` follows NVlabs' stylegan2-ada-pytorch / stylegan3 convention:
 ``G(z, c, truncation_psi, truncation_cutoff, noise_mode=...)``, ``G.mapping(z, c, ...) -> ws [N,
 num_ws, w_dim]``, ``G.mapping.w_avg``, ``G.synthesis`` with blocks ``b4 .. bR`` called as ``x, img =
-block(x, img, ws_slice)``, one-hot labels ``c``, ``D(img, c) -> [N, 1]``.
+block(x, img, ws_slice)`` (StyleGAN2) or with ``input`` and layers ``layer_names`` called as
+``x = layer(x, w)`` (StyleGAN3), one-hot labels ``c``, ``D(img, c) -> [N, 1]``.
 
 Loading NVlabs pickles executes code stored in them (``torch_utils.persistence``);
 :func:`load_nvlabs_pickle` refuses unless called with ``allow_code_execution=True``.
@@ -21,21 +22,75 @@ from typing import IO, Any
 import torch
 from torch import nn
 
-from gan_postproc.errors import CheckpointError
+from gan_postproc.errors import CheckpointError, InputError
 from gan_postproc.files.loading import CodeExecutionWarning, load_code_pickle
 from gan_postproc.pipeline.priors import LatentPrior
 from gan_postproc.pipeline.ranges import CHAIN_RANGE
 from gan_postproc.pipeline.scoring import Classifier, Discriminator, ScoreKind
 from gan_postproc.validation import check_count
 
-from .base import NoiseMode, StyleGAN2Base, one_hot
+from .base import NoiseMode, SkipBlocks, State, StyleGAN2Base, Synthesis, one_hot
 from .discriminator import stylegan2_discriminator
 
 __all__ = ["StyleGAN2Adapter", "load_nvlabs_pickle", "CodeExecutionWarning"]
 
 
+class _NVlabsBlocks(SkipBlocks):
+    """NVlabs StyleGAN2's ``G.synthesis`` (``block_resolutions``, blocks ``b4 .. bR``)."""
+
+    def __init__(self, synthesis: nn.Module, synthesis_kwargs: dict[str, Any]) -> None:
+        super().__init__(list(synthesis.block_resolutions), int(synthesis.img_channels))
+        self.synthesis, self.synthesis_kwargs = synthesis, synthesis_kwargs
+
+    def _block(self, position: int) -> nn.Module:
+        return getattr(self.synthesis, self.names[position])
+
+    def has_image(self, position: int) -> bool:
+        block = self._block(position)
+        return bool(block.is_last or block.architecture == "skip")
+
+    def run(self, position: int, state: State, ws: torch.Tensor) -> State:
+        x, img = (None, None) if state is None else state
+        # The ws of block k start after the convolutions of blocks 0..k-1 (NVlabs' SynthesisNetwork.forward).
+        start = sum(self._block(p).num_conv for p in range(position))
+        block = self._block(position)
+        return block(x, img, ws.narrow(1, start, block.num_conv + block.num_torgb), **self.synthesis_kwargs)
+
+
+class _NVlabsLayers(Synthesis):
+    """StyleGAN3's ``G.synthesis`` (``networks_stylegan3``): ``input`` (Fourier features) from ``ws[:, 0]``,
+    then the layers ``layer_names`` (``L0_36_512`` ...; the last one is ToRGB), layer ``k`` on ``ws[:, k + 1]``,
+    and the output scaled by ``output_scale``."""
+
+    def __init__(self, synthesis: nn.Module, synthesis_kwargs: dict[str, Any]) -> None:
+        self.synthesis, self.synthesis_kwargs = synthesis, synthesis_kwargs
+        self.names = ["input", *synthesis.layer_names]
+
+    def run(self, position: int, state: State, ws: torch.Tensor) -> State:
+        w = ws[:, position].to(torch.float32)
+        if position == 0:
+            return self.synthesis.input(w)
+        return getattr(self.synthesis, self.names[position])(state, w, **self.synthesis_kwargs)
+
+    def activation(self, position: int, state: State) -> torch.Tensor:
+        return state
+
+    def state(self, position: int, activation: torch.Tensor) -> State:
+        return activation
+
+    def image(self, state: State) -> torch.Tensor:
+        scale = float(self.synthesis.output_scale)
+        return (state * scale if scale != 1 else state).to(torch.float32)
+
+
 class StyleGAN2Adapter(StyleGAN2Base):
-    """Adapter for NVlabs StyleGAN2-ADA / StyleGAN3-style generators (``G.mapping``, ``G.synthesis``).
+    """Adapter for NVlabs StyleGAN2-ADA and StyleGAN3 generators (``G.mapping``, ``G.synthesis``).
+
+    Split points after ``"mapping"``: a StyleGAN2 synthesis network (``block_resolutions``;
+    stylegan2-ada-pytorch, StyleGAN3's ``networks_stylegan2``) splits after its blocks ``"b4"``,
+    ``"b8"``, ...; a StyleGAN3 one (``layer_names``; ``networks_stylegan3``, configs stylegan3-t and
+    stylegan3-r) after its ``"input"`` (Fourier features) and every layer but the ToRGB one
+    (``"L0_36_512"``, ...: the names ``G.synthesis.layer_names`` lists).
 
     Args:
         generator: ``G`` (or ``G_ema``), with ``z_dim``, ``c_dim``, ``mapping``
@@ -47,8 +102,8 @@ class StyleGAN2Adapter(StyleGAN2Base):
             (``None``: all).
         noise_mode: ``"const"`` (deterministic, default), ``"random"``
             (fresh noise each call, not keyed by sample index) or ``"none"``.
-        synthesis_kwargs: more keyword arguments for the synthesis blocks
-            (e.g. ``force_fp32=True`` on CPU for fp16 checkpoints).
+        synthesis_kwargs: more keyword arguments for the synthesis blocks or layers
+            (e.g. ``force_fp32=True`` for fp16 networks).
         discriminator: ``D(img, c)`` or a ready :class:`Discriminator`.
         discriminator_output: its convention (default ``"logit"``: the logistic loss).
         classifier: a :class:`Classifier` (or module with ``num_classes``).
@@ -78,6 +133,16 @@ class StyleGAN2Adapter(StyleGAN2Base):
         )
         self.truncation_cutoff = None if truncation_cutoff is None else check_count(truncation_cutoff, "truncation_cutoff")
         self.synthesis_kwargs = {"noise_mode": noise_mode, **(synthesis_kwargs or {})}
+        synthesis = generator.synthesis
+        if hasattr(synthesis, "block_resolutions"):
+            self._stages: Synthesis = _NVlabsBlocks(synthesis, self.synthesis_kwargs)
+        elif hasattr(synthesis, "layer_names") and hasattr(synthesis, "input"):
+            self._stages = _NVlabsLayers(synthesis, self.synthesis_kwargs)
+        else:
+            raise InputError(
+                f"{type(synthesis).__name__} (G.synthesis) has neither block_resolutions (StyleGAN2) nor input and layer_names "
+                "(StyleGAN3); wrap other generators with TorchAdapter and a call= function instead"
+            )
         self.prior = LatentPrior.of(int(generator.z_dim))
         self.c_dim = int(generator.c_dim)
         self.num_classes = self.c_dim if self.c_dim > 0 else None
@@ -91,8 +156,8 @@ class StyleGAN2Adapter(StyleGAN2Base):
         return self.generator.mapping.w_avg
 
     @property
-    def img_channels(self) -> int:
-        return int(self.generator.synthesis.img_channels)
+    def synthesis_stages(self) -> Synthesis:
+        return self._stages
 
     def labels_from_native(self, labels: torch.Tensor) -> torch.Tensor:
         return labels.argmax(dim=1) if labels.dim() == 2 else labels
@@ -110,22 +175,6 @@ class StyleGAN2Adapter(StyleGAN2Base):
         return self.generator.mapping(
             latents, self._c(latents, labels), truncation_psi=self.truncation_psi, truncation_cutoff=self.truncation_cutoff
         )
-
-    def block_resolutions(self) -> list[int]:
-        return list(self.generator.synthesis.block_resolutions)
-
-    def _block(self, position: int) -> nn.Module:
-        return getattr(self.generator.synthesis, f"b{self.block_resolutions()[position]}")
-
-    def _run_block(self, position: int, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        # The ws of block k start after the convolutions of blocks 0..k-1 (NVlabs' SynthesisNetwork.forward).
-        start = sum(self._block(p).num_conv for p in range(position))
-        block = self._block(position)
-        return block(x, img, ws.narrow(1, start, block.num_conv + block.num_torgb), **self.synthesis_kwargs)
-
-    def _block_has_image(self, position: int) -> bool:
-        block = self._block(position)
-        return bool(block.is_last or block.architecture == "skip")
 
 
 @contextlib.contextmanager

@@ -20,10 +20,10 @@ from gan_postproc.errors import CheckpointError
 from gan_postproc.files.loading import torch_load_weights
 from gan_postproc.pipeline.priors import LatentPrior
 from gan_postproc.pipeline.ranges import CHAIN_RANGE
-from gan_postproc.pipeline.scoring import Classifier, Discriminator, ScoreKind
 from gan_postproc.rng import normal
+from gan_postproc.pipeline.scoring import Classifier, Discriminator, ScoreKind
 
-from .base import NoiseMode, StyleGAN2Base
+from .base import NoiseMode, SkipBlocks, State, StyleGAN2Base, Synthesis
 from .defaults import DEFAULTS
 from .discriminator import stylegan2_discriminator
 
@@ -75,6 +75,7 @@ class RosinalityStyleGAN2Adapter(StyleGAN2Base):
             with torch.no_grad():
                 truncation_latent = generator.style(normal(seed, indices, (generator.style_dim,), "stylegan_mean_latent").to(self.device)).mean(0, keepdim=True)
         self.truncation_latent = truncation_latent.detach().reshape(1, -1)
+        self._stages = _RosinalityBlocks(self)
 
     def _wrap_discriminator(self, discriminator: nn.Module | Discriminator, output: ScoreKind | str) -> Discriminator:
         return stylegan2_discriminator(discriminator, output=output)
@@ -85,8 +86,8 @@ class RosinalityStyleGAN2Adapter(StyleGAN2Base):
         return self.truncation_latent[0]
 
     @property
-    def img_channels(self) -> int:
-        return 3
+    def synthesis_stages(self) -> Synthesis:
+        return self._stages
 
     def _noise(self) -> list[torch.Tensor | None]:
         G = self.generator
@@ -108,21 +109,27 @@ class RosinalityStyleGAN2Adapter(StyleGAN2Base):
             w = centre + self.truncation_psi * (w - centre)
         return w.unsqueeze(1).repeat(1, self.generator.n_latent, 1)
 
-    def block_resolutions(self) -> list[int]:
-        return [4 * 2**k for k in range(len(self.generator.to_rgbs) + 1)]
 
-    def _run_block(self, position: int, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        G, noise = self.generator, self._noise()
+class _RosinalityBlocks(SkipBlocks):
+    """rosinality's synthesis as blocks: ``input, conv1, to_rgb1``, then pairs of ``convs`` with a ``to_rgbs`` each."""
+
+    def __init__(self, adapter: RosinalityStyleGAN2Adapter) -> None:
+        super().__init__([4 * 2**k for k in range(len(adapter.generator.to_rgbs) + 1)], img_channels=3)
+        self.adapter = adapter
+
+    def has_image(self, position: int) -> bool:
+        return True
+
+    def run(self, position: int, state: State, ws: torch.Tensor) -> State:
+        G, noise = self.adapter.generator, self.adapter._noise()
         if position == 0:  # rosinality's forward: input, conv1, to_rgb1
             x = G.conv1(G.input(ws), ws[:, 0], noise=noise[0])
             return x, G.to_rgb1(x, ws[:, 1])
+        x, img = state
         i = 2 * position - 1  # the first style index of this block, as rosinality's loop counts
         x = G.convs[i - 1](x, ws[:, i], noise=noise[i])
         x = G.convs[i](x, ws[:, i + 1], noise=noise[i + 1])
         return x, G.to_rgbs[position - 1](x, ws[:, i + 2], img)
-
-    def _block_has_image(self, position: int) -> bool:
-        return True
 
 
 def load_rosinality_checkpoint(path: str | os.PathLike[str], key: str | None = "g_ema") -> dict[str, Any]:

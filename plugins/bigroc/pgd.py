@@ -24,6 +24,7 @@ from typing import Literal
 
 import torch
 
+from gan_postproc.gradients import autograd_ready, gradients_on
 from gan_postproc.errors import InputError
 from gan_postproc.pipeline.numerics import FiniteGuard
 from gan_postproc.pipeline.ranges import CHAIN_RANGE, clamp_to
@@ -110,9 +111,9 @@ def pgd(
     if norm not in NORMS:
         raise InputError(f"norm must be one of {list(NORMS)}, got {norm!r}")
     project = project_l2_ball if norm == "l2" else project_linf_ball
-    x0 = images.detach()
-    x = x0 if start is None else clamp_to(x0 + project(start.to(x0), eps), value_range)
-    with torch.enable_grad():
+    with gradients_on():  # also inside a caller's no_grad / inference_mode
+        x0 = autograd_ready(images).detach()
+        x = x0 if start is None else clamp_to(x0 + project(autograd_ready(start).to(x0), eps), value_range)
         for _ in range(steps):
             x = x.detach().requires_grad_(True)
             (grad,) = torch.autograd.grad(objective(x).sum(), x)

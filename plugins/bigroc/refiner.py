@@ -57,6 +57,7 @@ from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
 from gan_postproc.pipeline.chain import RunReport
 from .defaults import DEFAULTS
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError, MissingModelError
+from gan_postproc.gradients import autograd_ready
 from gan_postproc.files.writing import atomic_write, atomic_write_json
 from gan_postproc.files.loading import read_json, read_safetensors
 from gan_postproc.pipeline.numerics import FiniteGuard
@@ -140,7 +141,7 @@ def targeted_pgd(
     steps = check_count(steps, "steps")
     step_size = DEFAULTS.bigroc_step_ratio * eps / steps if step_size is None else check_positive(step_size, "step_size")
     norm = check_choice(norm, "norm", NORMS)
-    labels = check_labels(labels, "labels", num_classes=classifier.num_classes, n=images.shape[0])
+    labels = autograd_ready(check_labels(labels, "labels", num_classes=classifier.num_classes, n=images.shape[0]))
 
     def log_likelihood(x: torch.Tensor) -> torch.Tensor:
         """``[N]`` log p(labels | x): Algorithm 1's targeted objective (minus the cross-entropy)."""

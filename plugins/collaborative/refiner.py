@@ -46,6 +46,7 @@ from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup, FloorFn
 from gan_postproc.pipeline.chain import RunReport
 from .defaults import DEFAULTS
 from gan_postproc.errors import InputError, InputTypeError
+from gan_postproc.gradients import autograd_ready, gradients_on
 from gan_postproc.pipeline.numerics import FiniteGuard, finite_rows
 from gan_postproc.pipeline.ranges import clamp_to
 from gan_postproc.pipeline.refiner import Refiner
@@ -225,6 +226,7 @@ class RefinementResult:
         self.images, self.activation, self.realness, self.steps, self.guard = images, activation, realness, steps, guard
 
 
+@gradients_on()
 def collaborative_refine(
     discriminator: Discriminator,
     adapter: Adapter | None,
@@ -242,10 +244,13 @@ def collaborative_refine(
     """Algorithm 1 on a batch (inputs checked by :class:`CollaborativeRefiner`).
 
     Every sample is refined independently of the others (as long as neither network
-    couples the samples of a batch), so results do not depend on the batch size.
+    couples the samples of a batch), so results do not depend on the batch size. Gradients
+    are on throughout, also inside a caller's ``torch.no_grad()`` or ``torch.inference_mode()``
+    (:func:`~gan_postproc.gradients.gradients_on`).
     """
     if selection == "threshold" and threshold is None:
         raise InputError("selection='threshold' needs a threshold; call setup() with real_data first")
+    images, latents, labels = autograd_ready(images), autograd_ready(latents), autograd_ready(labels)
     device = images.device if adapter is None else adapter.device
     if adapter is not None and latents is not None:
         latents = latents.to(device)
@@ -281,10 +286,9 @@ def collaborative_refine(
     active = torch.arange(n, device=device)
     for k in range(steps + 1):
         hk = h[active].detach().requires_grad_(True)
-        with torch.enable_grad():
-            x = decode(active, hk)
-            d = _potential_of_rows(discriminator, x, active, final_x, labels)
-            score = realness(discriminator, d).detach()
+        x = decode(active, hk)
+        d = _potential_of_rows(discriminator, x, active, final_x, labels)
+        score = realness(discriminator, d).detach()
         finite = finite_rows(x) & torch.isfinite(score)
         guard.mark(~finite, active)
         if selection == "best":

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from gan_postproc import rng
+from gan_postproc.gradients import autograd_ready, gradients_on
 from gan_postproc.pipeline.adapter import Adapter
 from .defaults import DEFAULTS
 from gan_postproc.errors import InputError, InputTypeError
@@ -67,6 +68,7 @@ __all__ = ["shape_discriminator"]
 SHAPING_BETAS = (0.5, 0.999)
 
 
+@gradients_on()
 def shape_discriminator(
     adapter: Adapter,
     real_data: RealData,
@@ -104,6 +106,9 @@ def shape_discriminator(
             when ``out`` is complete, loads and returns it without training.
         checkpoint_every: steps between checkpoints.
         progress: show a progress bar.
+
+    Gradients are on throughout, also inside a caller's ``torch.no_grad()`` or
+    ``torch.inference_mode()`` (:func:`~gan_postproc.gradients.gradients_on`).
 
     Returns:
         The shaped copy, a new :class:`~gan_postproc.pipeline.scoring.Discriminator` with the same
@@ -168,7 +173,7 @@ def shape_discriminator(
     bar = tqdm(total=iterations, initial=start, desc="shaping discriminator", unit="step", disable=not progress)
     try:
         for step in range(start, iterations):
-            real = next(real_batches).to(adapter.device)
+            real = autograd_ready(next(real_batches)).to(adapter.device)
             indices = torch.arange(step * batch_size, (step + 1) * batch_size)
             latents = adapter.prior.sample(seed, indices, "shaping").to(adapter.device)
             labels = None
@@ -193,9 +198,8 @@ def shape_discriminator(
                 threshold=threshold,
                 value_range=adapter.value_range,
             ).images.detach()
-            with torch.enable_grad():
-                loss = _shaping_loss(shaped, real, refined, rng.uniform(seed, indices, (), "shaping_gp"))
-                grads = torch.autograd.grad(loss, params)
+            loss = _shaping_loss(shaped, real, refined, rng.uniform(seed, indices, (), "shaping_gp"))
+            grads = torch.autograd.grad(loss, params)
             for p, g in zip(params, grads):
                 p.grad = g
             optimizer.step()

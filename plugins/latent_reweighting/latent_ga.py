@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from gan_postproc import hookimpl
+from gan_postproc.gradients import autograd_ready, gradients_on
 from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.batch import SampleBatch
 from .defaults import DEFAULTS
@@ -52,6 +53,7 @@ def project_to_prior(adapter: Adapter, z: torch.Tensor, start: torch.Tensor) -> 
     return (flat * ratio).reshape(z.shape)
 
 
+@gradients_on()  # also inside a caller's no_grad / inference_mode
 def ascend_importance(
     importance: ImportanceNetwork,
     adapter: Adapter,
@@ -71,7 +73,7 @@ def ascend_importance(
         ``[N, *latent_shape]`` finite latents in the prior's support (detached).
     """
     guard = FiniteGuard("latent gradient ascent", latents.shape[0]) if guard is None else guard
-    start = latents.detach()
+    start = autograd_ready(latents).detach()
     z = start
     for _ in range(steps):
         with torch.enable_grad():

@@ -189,3 +189,32 @@ def check_chain_end_to_end(adapter: Adapter, n: int = 8, *, seed: int = 0, image
     assert torch.equal(both.latents, sampled.latents)
     assert_differs_only_in_quadrant(both.images, sampled.images)
     return both
+
+
+def check_sampler_and_layer_refiners(adapter: Adapter, make_sampler, layer: str, image_shape: tuple[int, ...], *, n: int = 8, seed: int = 1) -> None:
+    """A latent sampler (``make_sampler()``), then collaborative sampling at the inner ``layer`` keeping the
+    best iterate, then DOT in target space, through ``adapter`` and its discriminator.
+
+    Checks: the refiners keep the sampler's latents; images valid; collaborative never ends below the
+    proposal's ``D`` and moves some samples; DOT then moves every image.
+    """
+    from gan_postproc import Chain
+    from gan_postproc.pipeline.discriminator_readings import potential, realness
+    from gan_postproc.plugins.collaborative import CollaborativeRefiner
+    from gan_postproc.plugins.dot import DOT
+
+    def collaborative() -> CollaborativeRefiner:
+        return CollaborativeRefiner(layer=layer, steps=2, step_size=0.1, selection="best")
+
+    proposals = Chain(adapter, make_sampler(), batch_size=n).sample(n, seed=seed)
+    refined = Chain(adapter, make_sampler(), [collaborative()], batch_size=n).sample(n, seed=seed)
+    assert torch.equal(refined.latents, proposals.latents)
+    assert_images(refined.images, (n, *image_shape))
+    discriminator = adapter.discriminator
+    assert discriminator is not None
+    with torch.no_grad():  # D as the refiner compares it: a probability, or the critic's score (padded to its group)
+        before = realness(discriminator, potential(discriminator, proposals.images, proposals.labels))
+    assert bool((refined.scores["discriminator"] >= before).all()) and bool((refined.provenance["refinement_steps"] > 0).any())
+    both = Chain(adapter, make_sampler(), [collaborative(), DOT(steps=2, k_eff=1.0)], batch_size=n).sample(n, seed=seed)
+    assert_images(both.images, (n, *image_shape))
+    assert bool((both.images != refined.images).flatten(1).any(1).all())

@@ -15,6 +15,8 @@ from gan_postproc import dropin  # noqa: E402
 from gan_postproc.errors import CheckpointError, InputError, OptionalDependencyError  # noqa: E402
 from gan_postproc.integrations.biggan import BigGANAdapter, load_biggan  # noqa: E402
 from gan_postproc.plugins.classifier_guided.classifier_filter import ClassifierFilter, passes_filter  # noqa: E402
+from gan_postproc.plugins.collaborative import CollaborativeRefiner  # noqa: E402
+from gan_postproc.plugins.density_ratio.drs import DiscriminatorRejectionSampler  # noqa: E402
 from gan_postproc.plugins.truncation import TruncationSampler  # noqa: E402
 
 from ..helpers.integration_methods import (
@@ -23,6 +25,7 @@ from ..helpers.integration_methods import (
     assert_differs_only_in_rows,
     assert_images,
     check_chain_end_to_end,
+    check_sampler_and_layer_refiners,
 )
 
 CONFIG = dict(
@@ -161,6 +164,35 @@ def test_end_to_end_sampler_and_refiners(model):
     with torch.no_grad():
         assert torch.equal(G(u, torch.eye(10)[[4, 7]]), adapter.generate(u, torch.tensor([4, 7])))
     assert G.config.num_classes == 10  # attributes of the model read through the drop-in
+
+
+def _judged(model, output: str) -> BigGANAdapter:
+    """BigGAN (no discriminator ships with it) with a small convolutional discriminator attached."""
+    torch.manual_seed(6)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=2, padding=1), torch.nn.LeakyReLU(0.2), torch.nn.Flatten(), torch.nn.Linear(4 * 8 * 8, 1))
+    return BigGANAdapter(model, truncation=0.5, discriminator=net, discriminator_output=output)
+
+
+@pytest.mark.parametrize("sampler", ["truncation", "drs"])
+def test_a_latent_sampler_then_collaborative_at_an_inner_layer_and_dot(model, sampler):
+    """Prior-mode truncation (|u_i| <= 1.5 inside the package's [-2, 2]) or DRS, then collaborative at a GenBlock and DOT."""
+    if sampler == "truncation":
+        check_sampler_and_layer_refiners(_judged(model, "critic"), lambda: TruncationSampler(1.5, mode="prior"), "layers.2", (3, 16, 16))
+    else:
+        check_sampler_and_layer_refiners(_judged(model, "logit"), lambda: DiscriminatorRejectionSampler(burn_in=64), "layers.2", (3, 16, 16))
+
+
+def test_collaborative_through_the_drop_in_under_no_grad(model):
+    """BigGAN's own call signature under torch.no_grad(), as evaluation code calls a generator."""
+    adapter = _judged(model, "critic")
+    refiner = CollaborativeRefiner(layer="layers.3", steps=2, selection="best")
+    u, labels = adapter.prior.sample(0, torch.arange(4)), torch.tensor([1, 2, 3, 4])
+    G = dropin(Chain(adapter, refiners=[refiner]))
+    with torch.no_grad():
+        inside = G(u, torch.eye(10)[labels])
+    assert torch.equal(inside, G(u, torch.eye(10)[labels]))
+    with torch.no_grad():
+        assert bool((inside != adapter.generate(u, labels)).flatten(1).any(1).any())
 
 
 def test_load_from_a_local_directory(tmp_path, model):

@@ -1,5 +1,6 @@
 """torch-mimicry: real networks when torch-mimicry is installed (``pip install --no-deps torch-mimicry``),
-and a duck-typed network of the same shape always."""
+and a duck-typed network of the same shape always (it shows the adapter needs no torch-mimicry import;
+the real networks are what the methods are tested on)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ from gan_postproc.errors import CheckpointError, InputError, OptionalDependencyE
 from gan_postproc.integrations.mimicry import MimicryAdapter, import_mimicry, load_mimicry_checkpoint, mimicry_discriminator
 
 from gan_postproc.pipeline.discriminator_readings import potential
+from gan_postproc.plugins.bigroc import BIGRoC
+from gan_postproc.plugins.collaborative import CollaborativeRefiner
+from gan_postproc.plugins.ddls import DDLS
 from gan_postproc.plugins.dot import DOT
+from gan_postproc.plugins.truncation import TruncationSampler
+from gan_postproc.pipeline.scoring import Classifier
 
 from ..helpers.integration_methods import (
     EvenRowLayerRefiner,
@@ -23,6 +29,7 @@ from ..helpers.integration_methods import (
     assert_differs_only_in_rows,
     assert_images,
     check_chain_end_to_end,
+    check_sampler_and_layer_refiners,
 )
 
 needs_mimicry = pytest.mark.skipif(not optional.is_available("torch_mimicry"), reason="torch-mimicry is not installed (pip install --no-deps torch-mimicry)")
@@ -214,3 +221,52 @@ def test_checkpoints_written_by_mimicry_load_weights_only(nets, tmp_path):
     torch.save({"weights": G.state_dict()}, tmp_path / "other.pth")
     with pytest.raises(CheckpointError, match="not a torch-mimicry checkpoint"):
         load_mimicry_checkpoint(fresh, tmp_path / "other.pth")
+
+
+@needs_mimicry
+@pytest.mark.parametrize("family", ["sngan", "cgan_pd"])
+@pytest.mark.parametrize("sampler", ["ddls", "truncation"])
+def test_a_latent_sampler_then_collaborative_at_an_inner_layer_and_dot(nets, family, sampler):
+    torch.manual_seed(0)
+    if family == "sngan":
+        G, D = nets["sngan"].SNGANGenerator32(nz=16, ngf=16), power_iterated(nets["sngan"].SNGANDiscriminator32(ndf=16))
+    else:
+        G, D = nets["cgan_pd"].CGANPDGenerator32(num_classes=4, nz=16, ngf=16), nets["cgan_pd"].CGANPDDiscriminator32(num_classes=4, ndf=16)
+    adapter = MimicryAdapter(G, discriminator=D)
+    make = (lambda: DDLS(steps=2, step_size=0.01)) if sampler == "ddls" else (lambda: TruncationSampler(1.0))
+    check_sampler_and_layer_refiners(adapter, make, "block3", (3, 32, 32))
+
+
+def _mimicry_generation(G: nn.Module, num_samples: int, batch_size: int) -> torch.Tensor:
+    """The generation loop of torch-mimicry's compute_fid / compute_is (their modules import TensorFlow, which
+    is not installed here): under torch.no_grad(), netG.eval(), then netG.generate_images(num_images=batch_size,
+    device=device).detach().cpu() per batch."""
+    with torch.no_grad():
+        G.eval()
+        return torch.cat([G.generate_images(num_images=batch_size, device="cpu").detach().cpu() for _ in range(num_samples // batch_size)])
+
+
+@needs_mimicry
+@pytest.mark.parametrize("method", ["collaborative", "dot-target", "dot-latent", "ddls", "bigroc"])
+def test_gradient_methods_run_inside_mimicrys_metric_generation(nets, method):
+    torch.manual_seed(0)
+    G, D = nets["sngan"].SNGANGenerator32(nz=16, ngf=16), power_iterated(nets["sngan"].SNGANDiscriminator32(ndf=16))
+    torch.manual_seed(1)
+    classifier = Classifier(nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 4)), num_classes=4)
+    adapter = MimicryAdapter(G, discriminator=D, classifier=classifier)
+
+    def chain() -> Chain:
+        sampler, refiners = {
+            "collaborative": (None, [CollaborativeRefiner(layer="block3", steps=2, selection="best")]),
+            "dot-target": (None, [DOT(steps=2, k_eff=1.0)]),
+            "dot-latent": (None, [DOT(space="latent", steps=2, k_eff=1.0)]),
+            "ddls": (DDLS(steps=2, step_size=0.01), []),
+            "bigroc": (None, [BIGRoC(eps=0.5, steps=2, debias=False)]),
+        }[method]
+        return Chain(adapter, sampler, refiners, batch_size=4)
+
+    inside = _mimicry_generation(dropin(chain(), seed=0), 8, 4)
+    plain = _mimicry_generation(dropin(Chain(adapter, batch_size=4), seed=0), 8, 4)
+    assert_images(inside, (8, 3, 32, 32))
+    assert torch.equal(inside, chain().sample(8, seed=0).images)  # what the chain gives outside no_grad
+    assert bool((inside != plain).flatten(1).any(1).any())  # the method acted

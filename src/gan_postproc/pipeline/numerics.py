@@ -56,7 +56,8 @@ class FiniteGuard:
 
     def __init__(self, method: str, n: int) -> None:
         self.method = method
-        self.restored = torch.zeros(n, dtype=torch.bool)
+        with torch.inference_mode(False):  # a normal tensor: gradient methods update it outside a caller's inference mode
+            self.restored = torch.zeros(n, dtype=torch.bool)
 
     def _rows(self, rows: torch.Tensor | None) -> torch.Tensor:
         return torch.arange(len(self.restored)) if rows is None else rows.detach().cpu()

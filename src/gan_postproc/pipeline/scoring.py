@@ -25,7 +25,7 @@ from ..errors import InputError, UncalibratedDiscriminatorError
 from .ranges import CHAIN_RANGE, rescale
 from ..validation import ValueRange, call_network, check_count, check_value_range
 
-__all__ = ["ScoreKind", "Discriminator", "Classifier", "as_discriminator", "as_classifier"]
+__all__ = ["ScoreKind", "Discriminator", "Classifier", "as_discriminator", "as_classifier", "score_in_groups"]
 
 DiscriminatorCall = Callable[[nn.Module, torch.Tensor, "torch.Tensor | None"], object]
 ClassifierCall = Callable[[nn.Module, torch.Tensor], object]
@@ -60,6 +60,23 @@ def _to_per_sample(raw: object, n: int, what: str) -> torch.Tensor:
     if raw.dim() != 1 or raw.shape[0] != n:
         raise InputError(f"{what} must return one score per sample ([{n}] or [{n}, 1]), got shape {tuple(raw.shape)}")
     return raw.float()
+
+
+def score_in_groups(samples: torch.Tensor, group: int, call: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """Scores of a network that judges its batch in groups of ``group`` samples (a minibatch-std layer).
+
+    Such a layer needs a batch that is a multiple of the group (or at most one group). ``samples``
+    ``[N, ...]`` is padded to the next multiple by repeating its rows from the first; ``call(padded,
+    rows)`` scores the padded batch (``rows`` ``[M]`` says which row of ``samples`` each padded row is,
+    to pick its labels), and the padding's scores are dropped. So a real row's score is exactly the
+    network's own on a batch it accepts, and depends on its group's members as in training.
+
+    Returns:
+        ``call``'s output for the ``N`` real rows.
+    """
+    n = samples.shape[0]
+    rows = torch.arange(-(-n // group) * group, device=samples.device) % n
+    return call(samples[rows], rows)[:n]
 
 
 class Discriminator(nn.Module):

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..errors import InputError
 
-__all__ = ["capture_output", "substitute_output", "module_device"]
+__all__ = ["capture_output", "substitute_output", "module_device", "unwrap_parallel"]
 
 T = TypeVar("T")
 
@@ -90,3 +90,18 @@ def module_device(module: nn.Module) -> torch.device:
     for tensor in module.buffers():
         return tensor.device
     return torch.device("cpu")
+
+
+def unwrap_parallel(module: T) -> T:
+    """The network inside ``DataParallel`` / ``DistributedDataParallel`` (and wrappers like them), else ``module``.
+
+    A wrapper of that kind has exactly one child, ``module``. Its own forward scatters the batch over
+    replicas, on which forward hooks would see chunks, not the batch, so split points and hooks are
+    read from and put on the network itself, which runs on its own device.
+    """
+    while isinstance(module, nn.Module) and isinstance(getattr(module, "module", None), nn.Module):
+        children = list(module.named_children())
+        if not (isinstance(module, (nn.DataParallel, nn.parallel.DistributedDataParallel)) or children == [("module", module.module)]):
+            break
+        module = module.module  # type: ignore[assignment]
+    return module
