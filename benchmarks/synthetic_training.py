@@ -39,18 +39,18 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from gan_postproc import rng
-from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.bench.report import describe_run, format_table, machine_info
-from gan_postproc.pipeline.chain import Chain
+from gan_postproc.classifier_training import classifier_accuracy
 from gan_postproc.defaults import DEFAULTS
-from gan_postproc.plugins.truncation import DEFAULTS as TRUNCATION_DEFAULTS
 from gan_postproc.errors import InputError
-from gan_postproc.plugins.classifier_guided import ClassifierFilter
-from gan_postproc.plugin_system.registry import get_registry
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.chain import Chain
 from gan_postproc.pipeline.sampler import LatentSampler
 from gan_postproc.pipeline.scoring import Classifier
+from gan_postproc.plugin_system.registry import get_registry
+from gan_postproc.plugins.classifier_guided import ClassifierFilter
+from gan_postproc.plugins.truncation import DEFAULTS as TRUNCATION_DEFAULTS
 from gan_postproc.runs.synthetic import SyntheticDataset, random_crop, random_flip
-from gan_postproc.classifier_training import classifier_accuracy
 
 NAME = "synthetic_training"
 HELP = "Slim (2020) Table 1 in miniature: a digits classifier trained on synthetic data (fixed / on-the-fly, transforms, filtering, truncation) vs real data"

@@ -46,7 +46,8 @@ from tqdm.auto import tqdm
 
 import gan_postproc
 from gan_postproc import Chain
-from gan_postproc.pipeline.torch_adapter import TorchAdapter
+from gan_postproc.classifier_training import classifier_accuracy, train_classifier
+from gan_postproc.files.checkpoints import save_safetensors_atomic
 from gan_postproc.models import assets as assets_module
 from gan_postproc.models.digits import (
     DIGITS_FILES,
@@ -64,10 +65,9 @@ from gan_postproc.models.digits import (
     load_digits_feature_net,
     load_digits_generator,
 )
-from gan_postproc.classifier_training import classifier_accuracy, train_classifier
+from gan_postproc.pipeline.torch_adapter import TorchAdapter
 from gan_postproc.plugins.bigroc import AttackSettings, train_robust_classifier
 from gan_postproc.plugins.bigroc.pgd import pgd_l2
-from gan_postproc.files.checkpoints import save_safetensors_atomic
 
 #: The folder the package loads the digits models from (src/gan_postproc/assets/digits in a checkout).
 PACKAGE_DIGITS = Path(gan_postproc.__file__).resolve().parent / "assets" / "digits"

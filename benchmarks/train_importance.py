@@ -34,11 +34,11 @@ from typing import Any
 import torch
 
 from gan_postproc import Chain
-from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.bench.report import machine_info
 from gan_postproc.files.writing import atomic_write
 from gan_postproc.metrics import emd
 from gan_postproc.models.assets import sha256_of
+from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.plugins.latent_reweighting import SHIPPED_NETWORKS, ImportanceNetwork, LatentGA, LatentRS, LatentRSGA, train_importance_network
 
 ASSETS = Path(__file__).resolve().parents[1] / "src" / "gan_postproc" / "assets"

@@ -35,10 +35,10 @@ import torch
 from torch import nn
 
 from gan_postproc import hookimpl
-from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError
 from gan_postproc.files.loading import load_state_dict_strict, torch_load_weights
 from gan_postproc.optional import require_installed
+from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.priors import LatentPrior
 from gan_postproc.pipeline.scoring import Classifier, Discriminator, ScoreKind, as_classifier
 from gan_postproc.pipeline.splitting import capture_output, module_device, substitute_output

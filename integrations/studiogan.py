@@ -46,10 +46,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_postproc import hookimpl, rng
-from gan_postproc.pipeline.adapter import Adapter
-from gan_postproc.pipeline.chain import Chain
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import InputError, InputTypeError
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.chain import Chain
 from gan_postproc.pipeline.priors import LatentPrior
 from gan_postproc.pipeline.refiner import Refiner
 from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest

@@ -36,19 +36,18 @@ from dataclasses import dataclass
 import torch
 
 from gan_postproc import hookimpl
-from gan_postproc.pipeline.adapter import Adapter
-from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup, FloorFn
-from gan_postproc.pipeline.chain import RunReport
 from gan_postproc.defaults import Defaults
 from gan_postproc.errors import InputError
 from gan_postproc.gradients import autograd_ready, gradients_on
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.batch import SampleBatch
+from gan_postproc.pipeline.chain import RunReport
+from gan_postproc.pipeline.discriminator_readings import potential, resolve_discriminator
 from gan_postproc.pipeline.numerics import FiniteGuard
 from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest
 from gan_postproc.pipeline.scoring import Discriminator
 from gan_postproc.validation import check_count, check_positive
-
-from gan_postproc.pipeline.discriminator_readings import potential, resolve_discriminator
 
 __all__ = ["DDLS"]
 

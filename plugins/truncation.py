@@ -35,12 +35,12 @@ from typing import Literal
 import torch
 
 from gan_postproc import hookimpl
-from gan_postproc.pipeline.adapter import Adapter
-from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
-from gan_postproc.pipeline.chain import RunReport
 from gan_postproc.defaults import Defaults
 from gan_postproc.errors import AcceptanceError, InputError
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.batch import SampleBatch
+from gan_postproc.pipeline.chain import RunReport
 from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest
 from gan_postproc.validation import check_count, check_positive, check_probability
 

@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 from gan_postproc import hookimpl
-from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.errors import InputError, InputTypeError
 from gan_postproc.optional import require
+from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.priors import LatentPrior
 from gan_postproc.pipeline.ranges import CHAIN_RANGE
 from gan_postproc.pipeline.scoring import Classifier, Discriminator, ScoreKind, as_classifier, as_discriminator

@@ -16,11 +16,11 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from gan_postproc.pipeline.batch import SampleBatch
-from gan_postproc.pipeline.chain import Chain
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import InputError, InputTypeError
 from gan_postproc.gradients import gradients_on
+from gan_postproc.pipeline.batch import SampleBatch
+from gan_postproc.pipeline.chain import Chain
 from gan_postproc.pipeline.refiner import Refiner
 from gan_postproc.pipeline.rejection import RejectionSampler
 from gan_postproc.pipeline.sampler import LatentSampler, PriorSampler, SampleRequest

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from gan_postproc.pipeline.batch import SampleBatch
-from gan_postproc.pipeline.chain import Chain
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import InputError, InputTypeError
+from gan_postproc.pipeline.batch import SampleBatch
+from gan_postproc.pipeline.chain import Chain
 from gan_postproc.pipeline.ranges import CHAIN_RANGE, rescale
 from gan_postproc.pipeline.refiner import Refiner
 from gan_postproc.validation import ValueRange, check_in_range, check_tensor

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.errors import InputError, InputTypeError
+from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.ranges import CHAIN_RANGE
 from gan_postproc.pipeline.scoring import Classifier, Discriminator, ScoreKind, as_classifier
 from gan_postproc.pipeline.splitting import module_device

@@ -20,8 +20,8 @@ from gan_postproc.errors import CheckpointError
 from gan_postproc.files.loading import torch_load_weights
 from gan_postproc.pipeline.priors import LatentPrior
 from gan_postproc.pipeline.ranges import CHAIN_RANGE
-from gan_postproc.rng import normal
 from gan_postproc.pipeline.scoring import Classifier, Discriminator, ScoreKind
+from gan_postproc.rng import normal
 
 from .base import NoiseMode, SkipBlocks, State, StyleGAN2Base, Synthesis
 from .defaults import DEFAULTS

@@ -3,7 +3,7 @@ its pseudo-label variant, PGD, and adversarial training of the robust classifier
 
 from .defaults import DEFAULTS
 from .pgd import NORMS, pgd, pgd_l2, project_l2_ball, project_linf_ball, random_l2_start
-from .refiner import BIGRoC, LABEL_MODES, LogitDebias, targeted_pgd
+from .refiner import LABEL_MODES, BIGRoC, LogitDebias, targeted_pgd
 from .robust_training import AttackSettings, train_robust_classifier
 
 __all__ = [

@@ -30,7 +30,6 @@ import numpy as np
 import torch
 
 from gan_postproc import hookimpl
-from .defaults import DEFAULTS
 from gan_postproc.errors import InputError
 from gan_postproc.files.classifiers import ConvClassifier, save_classifier
 from gan_postproc.files.images import list_images, read_images, read_label_file, read_npz_images, to_chain
@@ -39,6 +38,7 @@ from gan_postproc.pipeline.ranges import CHAIN_RANGE
 from gan_postproc.pipeline.scoring import Classifier
 from gan_postproc.validation import check_count, check_positive
 
+from .defaults import DEFAULTS
 
 NAME = "train-robust-classifier"
 HELP = "train an L2-PGD adversarially robust classifier (Madry et al.) on a folder of class sub-folders or an .npz, for BIGRoC"

@@ -24,8 +24,8 @@ from typing import Literal
 
 import torch
 
-from gan_postproc.gradients import autograd_ready, gradients_on
 from gan_postproc.errors import InputError
+from gan_postproc.gradients import autograd_ready, gradients_on
 from gan_postproc.pipeline.numerics import FiniteGuard
 from gan_postproc.pipeline.ranges import CHAIN_RANGE, clamp_to
 from gan_postproc.validation import ValueRange, check_count, check_positive

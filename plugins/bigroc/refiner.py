@@ -51,15 +51,14 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from gan_postproc import hookimpl, rng
+from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
+from gan_postproc.errors import CheckpointError, InputError, InputTypeError, MissingModelError
+from gan_postproc.files.loading import read_json, read_safetensors
+from gan_postproc.files.writing import atomic_write, atomic_write_json
+from gan_postproc.gradients import autograd_ready
 from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.batch import SampleBatch, check_batch
-from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
 from gan_postproc.pipeline.chain import RunReport
-from .defaults import DEFAULTS
-from gan_postproc.errors import CheckpointError, InputError, InputTypeError, MissingModelError
-from gan_postproc.gradients import autograd_ready
-from gan_postproc.files.writing import atomic_write, atomic_write_json
-from gan_postproc.files.loading import read_json, read_safetensors
 from gan_postproc.pipeline.numerics import FiniteGuard
 from gan_postproc.pipeline.ranges import CHAIN_RANGE, clamp_to, rescale
 from gan_postproc.pipeline.refiner import Refiner
@@ -77,6 +76,8 @@ from gan_postproc.validation import (
     check_tensor,
     check_value_range,
 )
+
+from .defaults import DEFAULTS
 
 __all__ = ["BIGRoC", "LogitDebias", "targeted_pgd", "LABEL_MODES"]
 

@@ -28,9 +28,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_postproc.classifier_training import TrainingReport, train_classifier
-from .defaults import DEFAULTS
 from gan_postproc.validation import ValueRange, check_count, check_positive
 
+from .defaults import DEFAULTS
 from .pgd import pgd_l2, random_l2_start
 
 __all__ = ["AttackSettings", "train_robust_classifier"]

@@ -45,26 +45,27 @@ import torch
 from torch import nn
 
 from gan_postproc import hookimpl
-from gan_postproc.pipeline.adapter import Adapter
-from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
-from .defaults import DEFAULTS
 from gan_postproc.errors import InputError
 from gan_postproc.metrics.balance import class_histogram
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.batch import SampleBatch
+from gan_postproc.pipeline.rejection import RejectionSampler
+from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest
+from gan_postproc.pipeline.scoring import Classifier
 from gan_postproc.plugins.classifier_guided.proposals import (
     as_proposal,
     classify,
     classify_proposals_floor,
     draw_categorical,
-    propose_images,
     proposal_request,
+    propose_images,
     resolve_classifier,
 )
-from gan_postproc.pipeline.rejection import RejectionSampler
-from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest
-from gan_postproc.pipeline.scoring import Classifier
 from gan_postproc.runs.synthetic import batch_labels
 from gan_postproc.validation import check_count, check_positive, check_probability, check_weights
+
+from .defaults import DEFAULTS
 
 __all__ = ["ClassBalanceSampler"]
 

@@ -37,15 +37,16 @@ from collections.abc import Sequence
 import torch
 
 from gan_postproc import hookimpl, rng
+from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup, FloorFn
+from gan_postproc.errors import InputError, InputTypeError
 from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.batch import SampleBatch
-from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup, FloorFn
 from gan_postproc.pipeline.chain import RunReport
-from .defaults import DEFAULTS
-from gan_postproc.errors import InputError, InputTypeError
-from gan_postproc.plugins.classifier_guided.proposals import draw_categorical, propose_images
 from gan_postproc.pipeline.sampler import LatentSampler, PriorSampler, SampleRequest
+from gan_postproc.plugins.classifier_guided.proposals import draw_categorical, propose_images
 from gan_postproc.validation import check_count, check_weights
+
+from .defaults import DEFAULTS
 
 __all__ = ["Ensemble", "generator_choice"]
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from gan_postproc.bench.setups import FloorFn
+from gan_postproc.errors import InputError, InputTypeError
 from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.batch import SampleBatch
-from gan_postproc.bench.setups import FloorFn
 from gan_postproc.pipeline.chain import RunReport
-from gan_postproc.errors import InputError, InputTypeError
 from gan_postproc.pipeline.numerics import finite_rows
 from gan_postproc.pipeline.sampler import LatentSampler, PriorSampler, SampleRequest
 from gan_postproc.pipeline.scoring import Classifier, as_classifier

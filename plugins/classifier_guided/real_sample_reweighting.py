@@ -45,9 +45,10 @@ from typing import Literal
 
 import torch
 
-from .defaults import DEFAULTS
 from gan_postproc.errors import InputError
 from gan_postproc.validation import check_count, check_finite, check_same_length, check_tensor
+
+from .defaults import DEFAULTS
 
 __all__ = ["TRANSFORMS", "reweight_real_samples", "distance_sums"]
 

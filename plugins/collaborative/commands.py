@@ -9,9 +9,9 @@ from types import ModuleType
 
 from gan_postproc import hookimpl
 from gan_postproc.cli.specs import SHIPPED_MODELS, SHIPPED_REAL_DATA, load_adapter, load_real_data
-from .defaults import DEFAULTS
 from gan_postproc.files.writing import check_writable
 
+from .defaults import DEFAULTS
 
 NAME = "shape-discriminator"
 HELP = (

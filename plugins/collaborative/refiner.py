@@ -40,22 +40,21 @@ from typing import Literal
 import torch
 
 from gan_postproc import hookimpl
-from gan_postproc.pipeline.adapter import LATENT_LAYER, OUTPUT_LAYER, Adapter
-from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup, FloorFn
-from gan_postproc.pipeline.chain import RunReport
-from .defaults import DEFAULTS
 from gan_postproc.errors import InputError, InputTypeError
 from gan_postproc.gradients import autograd_ready, gradients_on
+from gan_postproc.pipeline.adapter import LATENT_LAYER, OUTPUT_LAYER, Adapter
+from gan_postproc.pipeline.batch import SampleBatch
+from gan_postproc.pipeline.chain import RunReport
+from gan_postproc.pipeline.discriminator_readings import generator_loss, potential, realness, resolve_discriminator
 from gan_postproc.pipeline.numerics import FiniteGuard, finite_rows
 from gan_postproc.pipeline.ranges import clamp_to
 from gan_postproc.pipeline.refiner import Refiner
 from gan_postproc.pipeline.scoring import Discriminator, ScoreKind
+from gan_postproc.real_data import RealData, iter_real
 from gan_postproc.validation import ValueRange, check_count, check_positive
 
-from gan_postproc.pipeline.discriminator_readings import generator_loss, potential, realness, resolve_discriminator
-from gan_postproc.real_data import RealData, iter_real
-
+from .defaults import DEFAULTS
 from .shaped_files import SHAPED_DIGITS_SETTINGS, shipped_shaped_digits_discriminator
 
 __all__ = [

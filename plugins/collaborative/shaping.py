@@ -40,16 +40,16 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from gan_postproc import rng
-from gan_postproc.gradients import autograd_ready, gradients_on
-from gan_postproc.pipeline.adapter import Adapter
-from .defaults import DEFAULTS
 from gan_postproc.errors import InputError, InputTypeError
 from gan_postproc.files.writing import check_writable, remove_stale_temp_files
+from gan_postproc.gradients import autograd_ready, gradients_on
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.discriminator_readings import potential, realness, resolve_discriminator
 from gan_postproc.pipeline.scoring import Discriminator, ScoreKind
+from gan_postproc.real_data import RealData, cycle_real
 from gan_postproc.validation import check_count, check_positive, check_sample_shape
 
-from gan_postproc.pipeline.discriminator_readings import potential, realness, resolve_discriminator
-from gan_postproc.real_data import RealData, cycle_real
+from .defaults import DEFAULTS
 from .refiner import CollaborativeRefiner, collaborative_refine
 from .shaped_files import (
     SHAPED_FORMAT,

@@ -40,8 +40,8 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -51,17 +51,17 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from gan_postproc import rng
-from gan_postproc.pipeline.adapter import Adapter
-from .defaults import DEFAULTS
-from .real_samples import RealData, draw_prior_samples, real_order, real_samples
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError
-from gan_postproc.files.writing import atomic_write, check_writable, remove_stale_temp_files
 from gan_postproc.files.loading import checked_entries, load_state_dict_strict, metadata_json, read_safetensors
+from gan_postproc.files.writing import atomic_write, check_writable, remove_stale_temp_files
+from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.ranges import CHAIN_RANGE, rescale
 from gan_postproc.pipeline.scoring import Discriminator, ScoreKind, _to_per_sample
 from gan_postproc.pipeline.splitting import capture_output
 from gan_postproc.validation import check_count, check_labels, check_positive, check_sample_shape
 
+from .defaults import DEFAULTS
+from .real_samples import RealData, draw_prior_samples, real_order, real_samples
 
 __all__ = [
     "CHECKPOINT_FORMAT",

@@ -10,12 +10,11 @@ from types import ModuleType
 
 from gan_postproc import hookimpl
 from gan_postproc.cli.specs import load_adapter
-from .defaults import DEFAULTS
 from gan_postproc.files.writing import check_writable
 
 from .calibration import calibrate_discriminator
+from .defaults import DEFAULTS
 from .real_samples import load_real_data
-
 
 NAME = "calibrate"
 HELP = (

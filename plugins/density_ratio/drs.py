@@ -29,10 +29,13 @@ from __future__ import annotations
 import torch
 
 from gan_postproc import hookimpl
+from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
+from gan_postproc.errors import InputError
 from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.batch import SampleBatch
-from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
-from .defaults import DEFAULTS
+from gan_postproc.pipeline.rejection import RejectionSampler
+from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest
+from gan_postproc.pipeline.scoring import Discriminator
 from gan_postproc.plugins.density_ratio.ratio import (
     Calibration,
     DensityRatio,
@@ -42,11 +45,9 @@ from gan_postproc.plugins.density_ratio.ratio import (
     draw_prior_samples,
     network_floor,
 )
-from gan_postproc.errors import InputError
-from gan_postproc.pipeline.rejection import RejectionSampler
-from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest
-from gan_postproc.pipeline.scoring import Discriminator
 from gan_postproc.validation import check_count, check_number, check_positive
+
+from .defaults import DEFAULTS
 
 __all__ = ["DiscriminatorRejectionSampler", "drs_f"]
 

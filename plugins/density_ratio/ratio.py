@@ -33,13 +33,11 @@ import numpy as np
 import torch
 
 from gan_postproc import rng
+from gan_postproc.errors import InputError, UncalibratedDiscriminatorError
 from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.batch import SampleBatch
-from .defaults import DEFAULTS
-from gan_postproc.errors import InputError, UncalibratedDiscriminatorError
 from gan_postproc.pipeline.sampler import SampleRequest
 from gan_postproc.pipeline.scoring import Discriminator, ScoreKind
-from .real_samples import RealData, draw_prior_samples, load_real_data, real_order, real_samples
 from gan_postproc.validation import (
     check_count,
     check_finite,
@@ -48,6 +46,9 @@ from gan_postproc.validation import (
     check_sample_shape,
     check_tensor,
 )
+
+from .defaults import DEFAULTS
+from .real_samples import RealData, draw_prior_samples, load_real_data, real_order, real_samples
 
 if TYPE_CHECKING:
     from gan_postproc.bench.setups import BenchmarkContext, FloorFn

@@ -14,11 +14,12 @@ from collections.abc import Callable
 import torch
 
 from gan_postproc import rng
-from .defaults import DEFAULTS
 from gan_postproc.errors import InputError
 from gan_postproc.factories import call_factory
 from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.validation import check_finite, check_in_range, check_tensor
+
+from .defaults import DEFAULTS
 
 __all__ = ["RealData", "load_real_data", "real_order", "real_samples", "draw_prior_samples"]
 

@@ -30,10 +30,12 @@ from dataclasses import dataclass
 import torch
 
 from gan_postproc import hookimpl
+from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
+from gan_postproc.errors import InputError
 from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.batch import SampleBatch
-from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
-from .defaults import DEFAULTS
+from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest, SamplerStats
+from gan_postproc.pipeline.scoring import Discriminator
 from gan_postproc.plugins.density_ratio.ratio import (
     Calibration,
     DensityRatio,
@@ -43,10 +45,9 @@ from gan_postproc.plugins.density_ratio.ratio import (
     network_floor,
     scored_proposals,
 )
-from gan_postproc.errors import InputError
-from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest, SamplerStats
-from gan_postproc.pipeline.scoring import Discriminator
 from gan_postproc.validation import check_count, check_positive
+
+from .defaults import DEFAULTS
 
 __all__ = ["SamplingImportanceResampling", "SIRStats", "effective_sample_size"]
 

@@ -23,11 +23,11 @@ import torch
 
 from gan_postproc import hookimpl
 from gan_postproc.cli.specs import SHIPPED_MODELS, SHIPPED_REAL_DATA, load_adapter, load_real_data
-from .defaults import DEFAULTS
 from gan_postproc.errors import InputError
 from gan_postproc.files.writing import check_writable, remove_stale_temp_files
 from gan_postproc.validation import check_count
 
+from .defaults import DEFAULTS
 
 NAME = "train-importance"
 HELP = "train a latent importance network w(z) for latent_rs / latent_ga / latent_rs_ga (Issenhuth et al. 2022, Algorithm 1)"

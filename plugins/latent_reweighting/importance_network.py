@@ -30,12 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_postproc.pipeline.adapter import LATENT_LAYER, Adapter
-from gan_postproc.pipeline.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
-from gan_postproc.pipeline.chain import RunReport
-from .defaults import DEFAULTS
 from gan_postproc.errors import CheckpointError, GanPostprocError, InputError, InputTypeError
+from gan_postproc.files.checkpoints import save_safetensors_atomic
 from gan_postproc.files.loading import (
     checked_entries,
     load_state_dict_strict,
@@ -44,9 +41,13 @@ from gan_postproc.files.loading import (
     read_safetensors_metadata,
 )
 from gan_postproc.models.assets import asset_path, read_manifest, sha256_of
+from gan_postproc.pipeline.adapter import LATENT_LAYER, Adapter
+from gan_postproc.pipeline.batch import SampleBatch
+from gan_postproc.pipeline.chain import RunReport
 from gan_postproc.pipeline.sampler import LatentSampler
-from gan_postproc.files.checkpoints import save_safetensors_atomic
 from gan_postproc.validation import check_count, check_model_output, check_positive
+
+from .defaults import DEFAULTS
 
 __all__ = [
     "ImportanceNetwork",

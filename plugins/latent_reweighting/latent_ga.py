@@ -26,15 +26,16 @@ from pathlib import Path
 import torch
 
 from gan_postproc import hookimpl
+from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
 from gan_postproc.gradients import autograd_ready, gradients_on
 from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.batch import SampleBatch
-from .defaults import DEFAULTS
 from gan_postproc.pipeline.numerics import FiniteGuard
-from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
-from gan_postproc.plugins.latent_reweighting.importance_network import ImportanceNetwork, as_importance_network, benchmark_rows
 from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest
+from gan_postproc.plugins.latent_reweighting.importance_network import ImportanceNetwork, as_importance_network, benchmark_rows
 from gan_postproc.validation import check_count, check_positive
+
+from .defaults import DEFAULTS
 
 __all__ = ["LatentGA", "ascend_importance", "ascend_batch", "project_to_prior"]
 

@@ -24,11 +24,12 @@ from pathlib import Path
 import torch
 
 from gan_postproc import hookimpl
+from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
+from gan_postproc.errors import AcceptanceError
 from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.batch import SampleBatch
-from .defaults import DEFAULTS
-from gan_postproc.errors import AcceptanceError
-from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
+from gan_postproc.pipeline.rejection import RejectionSampler
+from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest
 from gan_postproc.plugins.latent_reweighting.importance_network import (
     ImportanceNetwork,
     as_importance_network,
@@ -36,8 +37,8 @@ from gan_postproc.plugins.latent_reweighting.importance_network import (
     check_max_weight,
 )
 from gan_postproc.plugins.latent_reweighting.training import ImportanceTraining, train_importance_network
-from gan_postproc.pipeline.rejection import RejectionSampler
-from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest
+
+from .defaults import DEFAULTS
 
 __all__ = ["LatentRS", "ImportanceNetwork", "ImportanceTraining", "train_importance_network"]
 

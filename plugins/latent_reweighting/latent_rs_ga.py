@@ -15,15 +15,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from gan_postproc import hookimpl
+from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
 from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.batch import SampleBatch
-from .defaults import DEFAULTS
-from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
+from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest
 from gan_postproc.plugins.latent_reweighting.importance_network import ImportanceNetwork, benchmark_rows
 from gan_postproc.plugins.latent_reweighting.latent_ga import ascend_batch
 from gan_postproc.plugins.latent_reweighting.latent_rs import LatentRS
-from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest
 from gan_postproc.validation import check_count, check_positive
+
+from .defaults import DEFAULTS
 
 __all__ = ["LatentRSGA"]
 

@@ -66,10 +66,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from gan_postproc import rng
-from gan_postproc.pipeline.adapter import Adapter
-from .defaults import DEFAULTS
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError, MissingModelError
+from gan_postproc.files.checkpoints import load_checkpoint, read_checkpoint_state, save_checkpoint
 from gan_postproc.files.loading import checked_entries, differing_keys
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.ranges import CHAIN_RANGE
+from gan_postproc.pipeline.scoring import Discriminator, ScoreKind
 from gan_postproc.plugins.latent_reweighting.importance_network import (
     ImportanceNetwork,
     as_importance_network,
@@ -77,10 +79,9 @@ from gan_postproc.plugins.latent_reweighting.importance_network import (
     network_inputs,
     resolve_layer,
 )
-from gan_postproc.pipeline.ranges import CHAIN_RANGE
-from gan_postproc.pipeline.scoring import Discriminator, ScoreKind
-from gan_postproc.files.checkpoints import load_checkpoint, read_checkpoint_state, save_checkpoint
 from gan_postproc.validation import check_count, check_images, check_positive, check_sample_shape
+
+from .defaults import DEFAULTS
 
 __all__ = ["ImportanceNetwork", "ImportanceTraining", "train_importance_network", "as_importance_network"]
 

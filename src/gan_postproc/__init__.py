@@ -9,23 +9,23 @@ from __future__ import annotations
 from importlib import metadata as _metadata
 
 from . import _moved
-from .hookspecs import hookimpl  # first: plugin modules import it from here
+from .defaults import DEFAULTS
+from .errors import GanPostprocError
+from .hookspecs import hookimpl  # plugin modules import it from here
 from .pipeline.adapter import Adapter
 from .pipeline.batch import SampleBatch
 from .pipeline.chain import Chain, RunReport
-from .defaults import DEFAULTS
 from .pipeline.dropin import DropIn, dropin
-from .errors import GanPostprocError
-from .plugin_system.manager import get_plugin_manager, reset_plugin_manager
 from .pipeline.priors import LatentPrior
 from .pipeline.refiner import Refiner
-from .plugin_system.registry import get_registry
 from .pipeline.rejection import RejectionSampler
 from .pipeline.sampler import LatentSampler, PriorSampler, SampleRequest
 from .pipeline.scoring import Classifier, Discriminator, ScoreKind
 from .pipeline.torch_adapter import TorchAdapter
+from .plugin_system.manager import get_plugin_manager, reset_plugin_manager
+from .plugin_system.registry import get_registry
 
-_moved.install()  # old import paths (gan_postproc.plugins.density_ratio, ...) keep working for one release
+_moved.install()  # old import paths (gan_postproc.density_ratio, gan_postproc.plugins.drs, ...) keep working until 0.3
 
 try:
     __version__ = _metadata.version("gan-postproc")

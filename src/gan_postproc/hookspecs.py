@@ -18,10 +18,10 @@ import pluggy
 if TYPE_CHECKING:
     import torch
 
-    from .pipeline.adapter import Adapter
-    from .pipeline.batch import SampleBatch
     from .bench.setups import BenchmarkContext, BenchmarkSetup
     from .cli.command import Command
+    from .pipeline.adapter import Adapter
+    from .pipeline.batch import SampleBatch
     from .pipeline.chain import Chain, RunReport
     from .pipeline.refiner import Refiner
     from .pipeline.sampler import LatentSampler, SampleRequest

@@ -11,6 +11,7 @@ import pytest
 from gan_postproc.cli import main
 from gan_postproc.cli.command import plugin_commands
 from gan_postproc.plugin_system.registry import get_registry
+
 from ..core.test_packaging import PYPROJECT
 
 

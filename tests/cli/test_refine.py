@@ -15,10 +15,10 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from gan_postproc import Classifier
-from gan_postproc.files.classifiers import ConvClassifier, load_classifier, read_classifier_spec, save_classifier
 from gan_postproc.cli import refine_command
 from gan_postproc.cli.app import main
 from gan_postproc.errors import CheckpointError, InputError, UnsafeCheckpointError
+from gan_postproc.files.classifiers import ConvClassifier, load_classifier, read_classifier_spec, save_classifier
 from gan_postproc.files.images import read_image, to_chain
 from gan_postproc.files.loading import CodeExecutionWarning
 

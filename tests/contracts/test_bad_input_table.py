@@ -23,11 +23,11 @@ from gan_postproc.cli import main
 from gan_postproc.errors import GanPostprocError
 from gan_postproc.files.images import list_images, read_images
 from gan_postproc.files.loading import load_state_dict_strict, torch_load_weights
-from gan_postproc.plugin_system.manager import get_plugin_manager
 from gan_postproc.models.digits import digits_adapter, digits_classifier
 from gan_postproc.models.toy2d import toy2d_adapter
-from gan_postproc.plugins.classifier_guided.classifier_filter import ClassifierFilter
 from gan_postproc.pipeline.scoring import Classifier
+from gan_postproc.plugin_system.manager import get_plugin_manager
+from gan_postproc.plugins.classifier_guided.classifier_filter import ClassifierFilter
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 TABLE_HEADER = "| bad input | error | the message says |\n|---|---|---|\n"

@@ -16,11 +16,11 @@ import torch
 from gan_postproc import Chain
 from gan_postproc.gradients import autograd_ready, gradients_on
 from gan_postproc.models.digits import digits_adapter, digits_dataset
-from gan_postproc.plugins.latent_reweighting.importance_network import load_shipped_importance_network
 from gan_postproc.plugins.bigroc import BIGRoC
 from gan_postproc.plugins.collaborative import CollaborativeRefiner, shape_discriminator
 from gan_postproc.plugins.ddls import DDLS
 from gan_postproc.plugins.dot import DOT
+from gan_postproc.plugins.latent_reweighting.importance_network import load_shipped_importance_network
 from gan_postproc.plugins.latent_reweighting.latent_ga import LatentGA
 from gan_postproc.plugins.latent_reweighting.latent_rs_ga import LatentRSGA
 

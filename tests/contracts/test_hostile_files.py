@@ -32,15 +32,15 @@ from PIL import Image
 from safetensors.torch import save_file
 from torch import nn
 
-from gan_postproc.files.classifiers import ConvClassifier, load_classifier, read_classifier_spec, save_classifier
 from gan_postproc.errors import CheckpointError, GanPostprocError, UnsafeCheckpointError
+from gan_postproc.files.checkpoints import load_checkpoint, save_checkpoint
+from gan_postproc.files.classifiers import ConvClassifier, load_classifier, read_classifier_spec, save_classifier
 from gan_postproc.files.images import read_label_file, read_npz_images
 from gan_postproc.files.loading import CodeExecutionWarning, torch_load_weights
 from gan_postproc.models import assets
 from gan_postproc.models.assets import load_weights
-from gan_postproc.runs.sample_run import iter_shards, read_manifest, sample_to_disk
 from gan_postproc.pipeline.scoring import Classifier
-from gan_postproc.files.checkpoints import load_checkpoint, save_checkpoint
+from gan_postproc.runs.sample_run import iter_shards, read_manifest, sample_to_disk
 
 from ..helpers.sample_models import image_chain
 

@@ -44,10 +44,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gan_postproc import Chain, Classifier, Discriminator, SampleBatch, TorchAdapter, get_registry
-from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.errors import GanPostprocError, InputError
 from gan_postproc.models.digits import digits_adapter, digits_dataset
 from gan_postproc.models.toy2d import sample_toy2d_real, toy2d_adapter
+from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.plugins.latent_reweighting.importance_network import ImportanceNetwork, load_shipped_importance_network
 
 from ..helpers.poisoned_models import Poisoned, first_coordinate

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gan_postproc import Chain, Refiner
-from gan_postproc import dropin
+from gan_postproc import Chain, Refiner, dropin
 from gan_postproc.errors import InputError
 
 from ..helpers.tiny_models import TinyConditionalGenerator, TinyGenerator

@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 from gan_postproc import Chain, Classifier
+from gan_postproc.classifier_training import classifier_accuracy
 from gan_postproc.errors import CheckpointError, InputError
 from gan_postproc.models import assets
 from gan_postproc.models.digits import (
@@ -26,7 +27,6 @@ from gan_postproc.models.digits import (
     load_digits_generator,
 )
 from gan_postproc.pipeline.scoring import ScoreKind
-from gan_postproc.classifier_training import classifier_accuracy
 from gan_postproc.plugins.bigroc import AttackSettings
 
 

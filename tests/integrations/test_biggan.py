@@ -10,8 +10,12 @@ from scipy import stats
 
 biggan = pytest.importorskip("pytorch_pretrained_biggan")
 
-from gan_postproc import Chain, Classifier, get_registry
-from gan_postproc import dropin  # noqa: E402
+from gan_postproc import (
+    Chain,
+    Classifier,
+    dropin,  # noqa: E402
+    get_registry,
+)
 from gan_postproc.errors import CheckpointError, InputError, OptionalDependencyError  # noqa: E402
 from gan_postproc.integrations.biggan import BigGANAdapter, load_biggan  # noqa: E402
 from gan_postproc.plugins.classifier_guided.classifier_filter import ClassifierFilter, passes_filter  # noqa: E402

@@ -10,18 +10,16 @@ import pytest
 import torch
 from torch import nn
 
-from gan_postproc import Chain, get_registry, optional
-from gan_postproc import dropin
+from gan_postproc import Chain, dropin, get_registry, optional
 from gan_postproc.errors import CheckpointError, InputError, OptionalDependencyError
 from gan_postproc.integrations.mimicry import MimicryAdapter, import_mimicry, load_mimicry_checkpoint, mimicry_discriminator
-
 from gan_postproc.pipeline.discriminator_readings import potential
+from gan_postproc.pipeline.scoring import Classifier
 from gan_postproc.plugins.bigroc import BIGRoC
 from gan_postproc.plugins.collaborative import CollaborativeRefiner
 from gan_postproc.plugins.ddls import DDLS
 from gan_postproc.plugins.dot import DOT
 from gan_postproc.plugins.truncation import TruncationSampler
-from gan_postproc.pipeline.scoring import Classifier
 
 from ..helpers.integration_methods import (
     EvenRowLayerRefiner,

@@ -32,8 +32,8 @@ from gan_postproc.pipeline.discriminator_readings import potential
 from gan_postproc.plugins.bigroc import BIGRoC
 from gan_postproc.plugins.collaborative import CollaborativeRefiner
 from gan_postproc.plugins.ddls import DDLS
-from gan_postproc.plugins.dot import DOT
 from gan_postproc.plugins.density_ratio.drs import DiscriminatorRejectionSampler
+from gan_postproc.plugins.dot import DOT
 from gan_postproc.plugins.truncation import TruncationSampler
 
 from ..helpers import third_party as tp

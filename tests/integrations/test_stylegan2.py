@@ -12,8 +12,7 @@ import pickle
 import pytest
 import torch
 
-from gan_postproc import Chain, get_registry
-from gan_postproc import dropin
+from gan_postproc import Chain, dropin, get_registry
 from gan_postproc.errors import CheckpointError, InputError, UnsafeCheckpointError
 from gan_postproc.integrations.stylegan2 import (
     CodeExecutionWarning,

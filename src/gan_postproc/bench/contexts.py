@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from ..pipeline.batch import SampleBatch
 from ..errors import InputError
+from ..pipeline.batch import SampleBatch
 from ..pipeline.scoring import Classifier
 from .setups import BenchmarkContext
 

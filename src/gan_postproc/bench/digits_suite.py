@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-
 from ..errors import InputError
 from ..files.writing import atomic_write_json, check_writable
 from ..plugin_system.manager import get_plugin_manager

@@ -30,9 +30,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from ..errors import GanPostprocError
 from ..pipeline.batch import SampleBatch
 from ..pipeline.chain import Chain
-from ..errors import GanPostprocError
 from ..plugin_system.manager import PluginManager
 from ..validation import check_count
 from .setups import BenchmarkContext, BenchmarkSetup

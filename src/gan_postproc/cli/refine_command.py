@@ -37,11 +37,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..pipeline.batch import SampleBatch
-from ..pipeline.chain import Chain
-from ..files.classifiers import load_classifier
 from ..defaults import DEFAULTS
 from ..errors import InputError
+from ..files.classifiers import load_classifier
 from ..files.images import (
     NpzImages,
     list_images,
@@ -53,8 +51,10 @@ from ..files.images import (
     to_uint8,
     write_image,
 )
-from ..files.writing import atomic_write_bytes, atomic_write_json, check_writable, npz_bytes, remove_stale_temp_files
 from ..files.loading import differing_keys, read_json, read_npz
+from ..files.writing import atomic_write_bytes, atomic_write_json, check_writable, npz_bytes, remove_stale_temp_files
+from ..pipeline.batch import SampleBatch
+from ..pipeline.chain import Chain
 from ..pipeline.ranges import CHAIN_RANGE, rescale
 from ..plugin_system.registry import get_registry
 from .specs import parse_options, refiner_options

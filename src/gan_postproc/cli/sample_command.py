@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..pipeline.chain import Chain
 from ..defaults import DEFAULTS
 from ..errors import InputError
 from ..files.writing import check_writable
+from ..pipeline.chain import Chain
 from ..runs.sample_run import evaluate_run, sample_to_disk
 from .specs import SHIPPED_MODELS, SHIPPED_REFERENCES, build_methods, load_adapter, load_evaluator
 

@@ -6,9 +6,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from ..pipeline.adapter import Adapter
 from ..errors import InputError
 from ..factories import call_factory, call_named_factory
+from ..pipeline.adapter import Adapter
 from ..plugin_system.registry import get_registry
 
 __all__ = [

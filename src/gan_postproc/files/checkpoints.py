@@ -24,8 +24,8 @@ from safetensors.torch import save
 from torch import nn
 
 from ..errors import CheckpointError
-from .writing import atomic_write_bytes
 from .loading import load_state_dict_strict, metadata_json, read_safetensors, read_safetensors_metadata
+from .writing import atomic_write_bytes
 
 __all__ = ["CHECKPOINT_FORMAT", "save_safetensors_atomic", "save_checkpoint", "load_checkpoint", "read_checkpoint_state"]
 

@@ -43,12 +43,12 @@ from safetensors.torch import save_file
 from torch import nn
 
 from ..errors import CheckpointError, GanPostprocError, InputError, InputTypeError
-from .writing import atomic_write
-from .loading import load_code_pickle, load_state_dict_strict, metadata_json, read_safetensors, read_safetensors_metadata
 from ..models.digits import DigitsClassifier, digits_classifier
 from ..pipeline.ranges import CHAIN_RANGE
 from ..pipeline.scoring import Classifier
 from ..validation import ValueRange, check_count
+from .loading import load_code_pickle, load_state_dict_strict, metadata_json, read_safetensors, read_safetensors_metadata
+from .writing import atomic_write
 
 __all__ = [
     "CLASSIFIER_FORMAT",

@@ -20,10 +20,10 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import InputError
-from .writing import atomic_write
-from .loading import read_json, read_npz
 from ..pipeline.ranges import CHAIN_RANGE, rescale
 from ..validation import ValueRange, check_finite, check_in_range
+from .loading import read_json, read_npz
+from .writing import atomic_write
 
 __all__ = [
     "IMAGE_SUFFIXES",

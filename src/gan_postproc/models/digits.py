@@ -37,9 +37,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CheckpointError, InputError
-from ..pipeline.torch_adapter import TorchAdapter
 from ..pipeline.priors import LatentPrior
 from ..pipeline.scoring import Classifier, Discriminator, ScoreKind
+from ..pipeline.torch_adapter import TorchAdapter
 from ..validation import check_labels
 from .assets import load_shipped_state, load_state_dict_strict, load_weights, read_manifest
 

@@ -30,10 +30,10 @@ from sklearn.datasets import make_swiss_roll
 from torch import nn
 
 from ..errors import CheckpointError, InputError
-from ..pipeline.torch_adapter import TorchAdapter
 from ..files.loading import load_state_dict_strict, read_npz
 from ..pipeline.priors import LatentPrior
 from ..pipeline.scoring import Discriminator, ScoreKind
+from ..pipeline.torch_adapter import TorchAdapter
 from ..validation import check_count
 from .assets import asset_path
 

@@ -40,10 +40,10 @@ from typing import ClassVar
 import torch
 
 from ..errors import InputError, MissingModelError
+from ..validation import ValueRange, call_network, check_device, check_labels
 from .priors import LatentPrior
 from .ranges import rescale
 from .scoring import Classifier, Discriminator
-from ..validation import ValueRange, call_network, check_device, check_labels
 
 __all__ = ["Adapter", "LATENT_LAYER", "OUTPUT_LAYER"]
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..errors import InputError, InputTypeError
-from .ranges import CHAIN_RANGE
 from ..validation import ValueRange, check_images, check_labels, check_tensor, check_value_range
+from .ranges import CHAIN_RANGE
 
 if TYPE_CHECKING:
     from .priors import LatentPrior

@@ -10,15 +10,15 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from .adapter import Adapter
-from .batch import SampleBatch, check_batch
 from ..defaults import DEFAULTS
 from ..errors import GanPostprocError, HookError, InputError, InputTypeError, PluginError
 from ..plugin_system.manager import PluginManager, get_plugin_manager
+from ..validation import ValueRange, check_count, check_labels, check_seed
+from .adapter import Adapter
+from .batch import SampleBatch, check_batch
 from .numerics import finite_rows
 from .refiner import Refiner
 from .sampler import LatentSampler, PriorSampler, SampleRequest
-from ..validation import ValueRange, check_count, check_labels, check_seed
 
 __all__ = ["Chain", "RunReport"]
 

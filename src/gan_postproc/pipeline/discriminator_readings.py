@@ -21,8 +21,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .adapter import Adapter
 from ..errors import InputTypeError, MissingModelError
+from .adapter import Adapter
 from .scoring import Discriminator, ScoreKind
 
 __all__ = ["resolve_discriminator", "potential", "generator_loss", "realness"]

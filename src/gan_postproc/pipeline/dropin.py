@@ -20,12 +20,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .chain import Chain
 from ..defaults import DEFAULTS
 from ..errors import InputError, InputTypeError
+from ..validation import check_count, check_options, check_seed, check_tensor
+from .chain import Chain
 from .refiner import Refiner
 from .sampler import LatentSampler, SampleRequest
-from ..validation import check_count, check_options, check_seed, check_tensor
 
 __all__ = ["DropIn", "dropin"]
 

@@ -6,10 +6,9 @@ import abc
 from collections.abc import Iterable
 from typing import ClassVar
 
-from .adapter import Adapter
-from .batch import SampleBatch
 from ..errors import InputError
-from .batch import check_batch
+from .adapter import Adapter
+from .batch import SampleBatch, check_batch
 
 __all__ = ["Refiner"]
 

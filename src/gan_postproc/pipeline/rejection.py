@@ -23,12 +23,12 @@ import abc
 
 import torch
 
-from .adapter import Adapter
-from .batch import SampleBatch
 from ..defaults import DEFAULTS
 from ..errors import AcceptanceError, InputError
-from .sampler import LatentSampler, SampleRequest
 from ..validation import check_count, check_probability
+from .adapter import Adapter
+from .batch import SampleBatch
+from .sampler import LatentSampler, SampleRequest
 
 __all__ = ["RejectionSampler"]
 

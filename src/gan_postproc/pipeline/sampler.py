@@ -10,10 +10,10 @@ from typing import ClassVar
 import torch
 
 from .. import rng
-from .adapter import Adapter
-from .batch import SampleBatch
 from ..errors import InputError
 from ..validation import check_count, check_seed, check_tensor
+from .adapter import Adapter
+from .batch import SampleBatch
 
 __all__ = ["SampleRequest", "SamplerStats", "LatentSampler", "PriorSampler"]
 

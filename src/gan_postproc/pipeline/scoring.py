@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError, UncalibratedDiscriminatorError
-from .ranges import CHAIN_RANGE, rescale
 from ..validation import ValueRange, call_network, check_count, check_value_range
+from .ranges import CHAIN_RANGE, rescale
 
 __all__ = ["ScoreKind", "Discriminator", "Classifier", "as_discriminator", "as_classifier", "score_in_groups"]
 

@@ -18,14 +18,14 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from ..hookspecs import hookimpl
-from .adapter import Adapter
 from ..errors import InputError, InputTypeError
+from ..hookspecs import hookimpl
+from ..validation import ValueRange, check_count, check_value_range
+from .adapter import Adapter
 from .priors import LatentPrior
 from .ranges import CHAIN_RANGE, rescale
 from .scoring import Classifier, Discriminator, ScoreKind, as_classifier, as_discriminator
 from .splitting import capture_output, module_device, substitute_output
-from ..validation import ValueRange, check_count, check_value_range
 
 __all__ = ["TorchAdapter", "infer_latent_dim"]
 

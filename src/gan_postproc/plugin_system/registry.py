@@ -8,12 +8,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..pipeline.adapter import Adapter
 from ..errors import GanPostprocError, InputError, InputTypeError, PluginError
-from .manager import PluginManager, get_plugin_manager
+from ..pipeline.adapter import Adapter
 from ..pipeline.refiner import Refiner
 from ..pipeline.sampler import LatentSampler
 from ..validation import check_options
+from .manager import PluginManager, get_plugin_manager
 
 __all__ = ["MethodInfo", "Registry", "get_registry", "reset_registry", "KINDS"]
 

@@ -32,13 +32,13 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ..pipeline.batch import SampleBatch
-from ..pipeline.chain import Chain
 from ..defaults import DEFAULTS
 from ..errors import CheckpointError, InputError
 from ..files.images import read_image
-from ..files.writing import atomic_write_bytes, atomic_write_json, check_writable, npz_bytes, remove_stale_temp_files
 from ..files.loading import read_json, read_npz
+from ..files.writing import atomic_write_bytes, atomic_write_json, check_writable, npz_bytes, remove_stale_temp_files
+from ..pipeline.batch import SampleBatch
+from ..pipeline.chain import Chain
 from ..pipeline.ranges import CHAIN_RANGE, rescale
 from ..validation import check_count
 

@@ -36,10 +36,10 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from .. import rng
-from ..pipeline.batch import SampleBatch
-from ..pipeline.chain import Chain
 from ..defaults import DEFAULTS
 from ..errors import InputError, InputTypeError
+from ..pipeline.batch import SampleBatch
+from ..pipeline.chain import Chain
 from ..validation import ValueRange, check_count, check_tensor
 
 __all__ = ["SyntheticDataset", "random_flip", "random_crop", "batch_labels"]

@@ -12,8 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from gan_postproc import Chain, Classifier, SampleBatch, TorchAdapter, get_registry
-from gan_postproc import dropin
+from gan_postproc import Chain, Classifier, SampleBatch, TorchAdapter, dropin, get_registry
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError, MissingModelError
 from gan_postproc.plugins.bigroc import BIGRoC, LogitDebias, targeted_pgd
 from gan_postproc.plugins.bigroc.pgd import project_l2_ball, project_linf_ball

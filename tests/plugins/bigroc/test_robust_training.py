@@ -10,12 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_postproc.errors import CheckpointError, InputError
 from gan_postproc.classifier_training import classifier_accuracy, train_classifier
-from gan_postproc.plugins.bigroc import AttackSettings, train_robust_classifier
-from gan_postproc.files.checkpoints import load_checkpoint, read_checkpoint_state, save_checkpoint
-from gan_postproc.plugins.bigroc.pgd import pgd_l2, random_l2_start
+from gan_postproc.errors import CheckpointError, InputError
 from gan_postproc.files import writing as io_module
+from gan_postproc.files.checkpoints import load_checkpoint, read_checkpoint_state, save_checkpoint
+from gan_postproc.plugins.bigroc import AttackSettings, train_robust_classifier
+from gan_postproc.plugins.bigroc.pgd import pgd_l2, random_l2_start
 
 
 def toy_data(n: int = 48) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from gan_postproc.files.classifiers import load_classifier, read_classifier_spec
 from gan_postproc.cli.app import main
+from gan_postproc.files.classifiers import load_classifier, read_classifier_spec
 
 from ...helpers.faults import files, interrupt_part_way, safetensors_content
 

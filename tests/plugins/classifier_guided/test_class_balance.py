@@ -7,9 +7,9 @@ import torch
 
 from gan_postproc import Chain, get_registry
 from gan_postproc.errors import InputError, InputTypeError
-from gan_postproc.plugins.classifier_guided.proposals import classify
 from gan_postproc.metrics.balance import balance_kl, class_histogram
 from gan_postproc.plugins.classifier_guided.class_balance import ClassBalanceSampler
+from gan_postproc.plugins.classifier_guided.proposals import classify
 
 from ...helpers import toy_classes as toy
 

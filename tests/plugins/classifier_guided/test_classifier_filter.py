@@ -7,9 +7,9 @@ import torch
 
 from gan_postproc import Chain, LatentSampler, SampleBatch, get_registry
 from gan_postproc.errors import InputError, InputTypeError, MissingModelError
-from gan_postproc.plugins.classifier_guided.proposals import classify
-from gan_postproc.plugins.classifier_guided.classifier_filter import ClassifierFilter, passes_filter
 from gan_postproc.pipeline.sampler import PriorSampler
+from gan_postproc.plugins.classifier_guided.classifier_filter import ClassifierFilter, passes_filter
+from gan_postproc.plugins.classifier_guided.proposals import classify
 
 from ...helpers import toy_classes as toy
 

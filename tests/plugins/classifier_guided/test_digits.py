@@ -7,9 +7,9 @@ import torch
 from gan_postproc import Chain
 from gan_postproc.metrics import balance_kl
 from gan_postproc.models.digits import digits_adapter, digits_classifier, digits_dataset, load_digits_feature_net
-from gan_postproc.plugins.classifier_guided.proposals import classify
 from gan_postproc.plugins.classifier_guided.class_balance import ClassBalanceSampler
 from gan_postproc.plugins.classifier_guided.classifier_filter import ClassifierFilter
+from gan_postproc.plugins.classifier_guided.proposals import classify
 from gan_postproc.plugins.classifier_guided.real_sample_reweighting import reweight_real_samples
 
 

@@ -7,9 +7,9 @@ import torch
 
 from gan_postproc import Chain, TorchAdapter, get_registry
 from gan_postproc.errors import InputError, InputTypeError
+from gan_postproc.pipeline.sampler import PriorSampler
 from gan_postproc.plugins.classifier_guided.classifier_filter import ClassifierFilter
 from gan_postproc.plugins.classifier_guided.ensemble import Ensemble, generator_choice
-from gan_postproc.pipeline.sampler import PriorSampler
 
 from ...helpers import toy_classes as toy
 

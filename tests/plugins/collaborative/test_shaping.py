@@ -13,8 +13,8 @@ from gan_postproc import Discriminator, TorchAdapter
 from gan_postproc.errors import CheckpointError, InputError
 from gan_postproc.plugins.collaborative import CollaborativeRefiner, load_shaped_discriminator, shape_discriminator
 
-from ...helpers.tiny_models import TinyGenerator
 from ...helpers.faults import interrupt_part_way, safetensors_content
+from ...helpers.tiny_models import TinyGenerator
 
 
 class SmallD(nn.Module):

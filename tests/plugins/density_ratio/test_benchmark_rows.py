@@ -5,10 +5,10 @@ from __future__ import annotations
 import functools
 
 from gan_postproc import Chain
-from gan_postproc.plugins.density_ratio import calibration
 from gan_postproc.bench.setups import BenchmarkContext, collect_setups
 from gan_postproc.bench.suite import run_side_by_side, summarise
 from gan_postproc.plugin_system.manager import PluginManager, get_plugin_manager
+from gan_postproc.plugins.density_ratio import calibration
 
 from ...helpers.density_ratio_models import critic_adapter, real_data, toy_adapter
 

@@ -11,10 +11,10 @@ import torch
 from scipy import stats
 
 from gan_postproc import Chain, Discriminator, TorchAdapter
-from gan_postproc.plugins.density_ratio.calibration import calibrate_discriminator, load_calibrated_discriminator
 from gan_postproc.cli.app import main
 from gan_postproc.errors import CheckpointError, InputError
 from gan_postproc.files.loading import read_safetensors_metadata
+from gan_postproc.plugins.density_ratio.calibration import calibrate_discriminator, load_calibrated_discriminator
 from gan_postproc.plugins.density_ratio.drs import DiscriminatorRejectionSampler
 
 from ...helpers.density_ratio_models import AffineGenerator, critic_adapter, data_cdf, exact_discriminator, real_data
@@ -173,8 +173,8 @@ def test_a_selection_criterion_picks_the_step_it_scores_lowest():
 
 
 def test_emd_selection_scores_steps_by_the_emd_of_sir_resampled_samples(monkeypatch):
-    from gan_postproc.plugins.density_ratio import calibration
     from gan_postproc.metrics import emd
+    from gan_postproc.plugins.density_ratio import calibration
 
     adapter = critic_adapter()
     result = calibrate_discriminator(adapter, real_data, select_on="emd", **dict(SETTINGS, steps=100))

@@ -8,10 +8,10 @@ from scipy import stats
 from torch import nn
 
 from gan_postproc import Chain, Discriminator, TorchAdapter
-from gan_postproc.plugins.density_ratio.ratio import IsotonicCalibrator, UncalibratedDiscriminatorWarning
 from gan_postproc.errors import AcceptanceError, InputError, UncalibratedDiscriminatorError
 from gan_postproc.plugins.density_ratio.drs import DiscriminatorRejectionSampler, drs_f
 from gan_postproc.plugins.density_ratio.mh import MetropolisHastingsSampler
+from gan_postproc.plugins.density_ratio.ratio import IsotonicCalibrator, UncalibratedDiscriminatorWarning
 from gan_postproc.plugins.density_ratio.sir import SamplingImportanceResampling, effective_sample_size
 
 from ...helpers.density_ratio_models import AffineGenerator, critic_adapter, data_cdf, real_data, toy_adapter

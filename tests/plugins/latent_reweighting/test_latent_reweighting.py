@@ -18,10 +18,10 @@ from torch import nn
 
 from gan_postproc import Chain, LatentPrior, TorchAdapter, get_registry
 from gan_postproc.errors import AcceptanceError, CheckpointError, InputError, InputTypeError, MissingModelError
+from gan_postproc.pipeline.numerics import NonFiniteStepWarning
 from gan_postproc.plugins.latent_reweighting.latent_ga import LatentGA, ascend_importance
 from gan_postproc.plugins.latent_reweighting.latent_rs import ImportanceNetwork, LatentRS, train_importance_network
 from gan_postproc.plugins.latent_reweighting.latent_rs_ga import LatentRSGA
-from gan_postproc.pipeline.numerics import NonFiniteStepWarning
 
 FAST = dict(critic_steps=1, critic_warmup=30, batch_size=64, lr=3e-3, critic_lr=3e-3, eval_every=20, eval_samples=300, eval_pool=3000, progress=False)
 
