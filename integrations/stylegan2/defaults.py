@@ -1,8 +1,5 @@
-"""The defaults of the StyleGAN2 / StyleGAN3 adapters.
-
-One frozen table, read by the Python signatures and the command-line options alike, so they cannot
-disagree. It extends the core's table (:class:`gan_postproc.defaults.Defaults`: seed, batch size,
-rejection loop, ...), so ``DEFAULTS.seed`` and this family's fields are read from one place.
+"""The defaults of the StyleGAN2 / StyleGAN3 adapters: the core's table plus these (see
+:class:`gan_postproc.defaults.Defaults`).
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ __all__ = ["StyleGAN2Defaults", "DEFAULTS"]
 
 @dataclass(frozen=True)
 class StyleGAN2Defaults(Defaults):
-    """The core's defaults plus these. Each field documents its unit and where it comes from."""
+    """Each field documents its unit and where it comes from."""
 
     #: Latents averaged into w_avg for truncating generators that do not track it
     #: (rosinality's StyleGAN2: its generate.py uses ``--truncation_mean 4096``).

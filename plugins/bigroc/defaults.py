@@ -1,8 +1,5 @@
-"""The defaults of BIGRoC (refinement, debiasing, the digits settings) and its robust-classifier training.
-
-One frozen table, read by the Python signatures and the command-line options alike, so they cannot
-disagree. It extends the core's table (:class:`gan_postproc.defaults.Defaults`: seed, batch size,
-rejection loop, ...), so ``DEFAULTS.seed`` and this family's fields are read from one place.
+"""The defaults of BIGRoC (refinement, debiasing, the digits settings) and its robust-classifier
+training: the core's table plus these (see :class:`gan_postproc.defaults.Defaults`).
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ __all__ = ["BIGRoCDefaults", "DEFAULTS"]
 
 @dataclass(frozen=True)
 class BIGRoCDefaults(Defaults):
-    """The core's defaults plus these. Each field documents its unit and where it comes from."""
+    """Each field documents its unit and where it comes from."""
 
     #: BIGRoC: targeted PGD steps T (Ganz & Elad 2022, Appendix E.1: "we opt to use seven steps").
     bigroc_steps: int = 7

@@ -1,8 +1,5 @@
-"""The defaults of the classifier-in-the-loop samplers (classifier_filter, class_balance, ensemble).
-
-One frozen table, read by the Python signatures and the command-line options alike, so they cannot
-disagree. It extends the core's table (:class:`gan_postproc.defaults.Defaults`: seed, batch size,
-rejection loop, ...), so ``DEFAULTS.seed`` and this family's fields are read from one place.
+"""The defaults of the classifier-in-the-loop samplers (classifier_filter, class_balance, ensemble):
+the core's table plus these (see :class:`gan_postproc.defaults.Defaults`).
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ __all__ = ["ClassifierGuidedDefaults", "DEFAULTS"]
 
 @dataclass(frozen=True)
 class ClassifierGuidedDefaults(Defaults):
-    """The core's defaults plus these. Each field documents its unit and where it comes from."""
+    """Each field documents its unit and where it comes from."""
 
     #: classifier_filter: keep a sample when p(y | x) >= this (Slim 2020, Sec. 3.1: p_t = 0.9).
     classifier_filter_threshold: float = 0.9

@@ -1,8 +1,5 @@
-"""The defaults of collaborative sampling (Algorithm 1) and discriminator shaping (Algorithm 2).
-
-One frozen table, read by the Python signatures and the command-line options alike, so they cannot
-disagree. It extends the core's table (:class:`gan_postproc.defaults.Defaults`: seed, batch size,
-rejection loop, ...), so ``DEFAULTS.seed`` and this family's fields are read from one place.
+"""The defaults of collaborative sampling (Algorithm 1) and discriminator shaping (Algorithm 2): the
+core's table plus these (see :class:`gan_postproc.defaults.Defaults`).
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ __all__ = ["CollaborativeDefaults", "DEFAULTS"]
 
 @dataclass(frozen=True)
 class CollaborativeDefaults(Defaults):
-    """The core's defaults plus these. Each field documents its unit and where it comes from."""
+    """Each field documents its unit and where it comes from."""
 
     #: Collaborative sampling: split point refined when none is named ("output" = data space;
     #: the paper recommends a middle layer, which only the caller can name).

@@ -1,8 +1,5 @@
-"""The defaults of the density-ratio samplers (DRS, MH-GAN, SIR), their isotonic calibration and calibrate_discriminator.
-
-One frozen table, read by the Python signatures and the command-line options alike, so they cannot
-disagree. It extends the core's table (:class:`gan_postproc.defaults.Defaults`: seed, batch size,
-rejection loop, ...), so ``DEFAULTS.seed`` and this family's fields are read from one place.
+"""The defaults of the density-ratio samplers (DRS, MH-GAN, SIR), their isotonic calibration and
+calibrate_discriminator: the core's table plus these (see :class:`gan_postproc.defaults.Defaults`).
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ __all__ = ["DensityRatioDefaults", "DEFAULTS"]
 
 @dataclass(frozen=True)
 class DensityRatioDefaults(Defaults):
-    """The core's defaults plus these. Each field documents its unit and where it comes from."""
+    """Each field documents its unit and where it comes from."""
 
     #: DRS (Azadi et al. 2019, Sec. 4): generated samples scored in setup to estimate
     #: D_M, the largest logit (the paper uses at least 10,000).

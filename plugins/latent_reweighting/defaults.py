@@ -1,8 +1,6 @@
-"""The defaults of latent reweighting (Issenhuth et al., WACV 2022): the importance network, its training, latentRS and latentGA.
-
-One frozen table, read by the Python signatures and the command-line options alike, so they cannot
-disagree. It extends the core's table (:class:`gan_postproc.defaults.Defaults`: seed, batch size,
-rejection loop, ...), so ``DEFAULTS.seed`` and this family's fields are read from one place.
+"""The defaults of latent reweighting (Issenhuth et al., WACV 2022): the importance network, its
+training, latentRS and latentGA: the core's table plus these (see
+:class:`gan_postproc.defaults.Defaults`).
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ __all__ = ["LatentReweightingDefaults", "DEFAULTS"]
 
 @dataclass(frozen=True)
 class LatentReweightingDefaults(Defaults):
-    """The core's defaults plus these. Each field documents its unit and where it comes from."""
+    """Each field documents its unit and where it comes from."""
 
     #: Soft-clipping threshold m of Eq. 6; latentRS accepts z with probability w(z)/m, so the
     #: expected acceptance rate is 1/m. The paper's appendix is not in our copy; 3 is the value

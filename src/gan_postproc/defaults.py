@@ -21,8 +21,11 @@ class Defaults:
     """The core's default settings. Each field documents its unit and where it comes from.
 
     Each method family extends this table with its own fields (``plugins/<family>/defaults.py``,
-    or a table inside a single-file method). Reading a field that moved there from here still
-    works until 0.3, with a warning (:func:`gan_postproc._moved.moved_default`).
+    or a table inside a single-file method): one frozen table per family, read by its Python
+    signatures and its command-line options alike, so they cannot disagree, and holding the
+    core's fields too, so a family module reads every default from one ``DEFAULTS``. Reading a
+    method field from the core's table still works until 0.3, with a warning
+    (:func:`gan_postproc._moved.moved_default`).
     """
 
     #: Seed of a run when none is given.
