@@ -92,6 +92,15 @@ def digits_view(names: Sequence[str] | None = None, acceptance: bool = True) -> 
     return view
 
 
+def digits_time_view(n: int) -> Callable[[Any], str]:
+    """Sampling time per sample of each digits-suite row and what it makes for ``n`` samples (setup excluded)."""
+    def view(data: Mapping[str, Row]) -> str:
+        body = [[f"`{name}`", f"{row['ms_per_sample']:.2f}", f"{row['ms_per_sample'] * n / 1000:.0f} s", _ratio(row.get("cost_ratio"))]
+                for name, row in _pick(data, _digits_order(data)) if not row.get("error")]
+        return _table(["method", "ms per sample", f"{n:,} samples", "cost vs plain"], body)
+    return view
+
+
 # ---------------------------------------------------------------- toy2d (DOT's 2-D models)
 
 TOY2D_TITLES = {"25gaussians": "25 Gaussians", "swissroll": "Swiss roll"}
@@ -174,6 +183,7 @@ VIEWS: dict[str, Callable[[Any], str]] = {
     "digits-density-ratio": digits_view(["baseline", "drs", "mh", "sir", "truncation"]),
     "digits-latent-reweighting": digits_view(["baseline", "latent_rs", "latent_ga", "latent_rs_ga"]),
     "digits-classifier-guided": digits_view(["baseline", "class_balance", "ensemble", "baseline_conditional", "classifier_filter"]),
+    "digits-time-50k": digits_time_view(50_000),
     "toy2d": toy2d_view(),
     "toy2d-density-ratio": toy2d_view(["baseline", "drs", "mh", "sir"], acceptance=True),
     "toy2d-latent-reweighting": toy2d_view(["baseline", "latent_rs", "latent_ga", "latent_rs_ga"], acceptance=True),
