@@ -1,0 +1,142 @@
+"""Train the shipped digits diffusion model and its DG discriminator, and record both in the asset manifest.
+
+Reproducible: fixed seeds, CPU, ``torch.set_num_threads(1)`` by default.
+Writes ``src/gan_postproc/assets/digits_diffusion/`` (or ``--out``):
+
+1. ``unet.safetensors``: a small ``diffusers.UNet2DModel`` trained with the
+   DDPM noise-prediction loss (Ho et al. 2020, Eq. 14, "L_simple") under a
+   ``DDPMScheduler`` (1000 training timesteps, linear betas), on the fixed
+   train split of the digits (``gan_postproc.models.digits.digits_dataset``,
+   the split the digits GANs were trained on), stopped early on purpose (a
+   weak model leaves room for guidance);
+2. ``dg_discriminator.safetensors``: DG's time-dependent discriminator
+   (:class:`gan_postproc.plugins.discriminator_guidance.TimeDependentDiscriminator`)
+   on the frozen body of the shipped normal digits classifier (never the
+   measuring feature network), trained with
+   :func:`gan_postproc.plugins.discriminator_guidance.train_dg_discriminator` on
+   noised train-split digits (real) against samples of the bare model drawn
+   with the benchmark's sampler settings and seeds the benchmark never uses;
+3. ``manifest.json``: per file what it is, how it was trained (settings,
+   seeds, time, machine) and what was measured (FID of the bare model with the
+   independent feature network against the held-out test split, the
+   discriminator's held-out accuracy).
+
+Each stage keeps a resumable checkpoint in ``--work-dir``; re-running resumes.
+
+Usage::
+
+    python benchmarks/train_digits_diffusion.py
+    python benchmarks/train_digits_diffusion.py --out /tmp/dd --work-dir /tmp/dd-work
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+import gan_postproc
+from gan_postproc.bench.report import machine_info
+from gan_postproc.io import atomic_write_json
+from gan_postproc.models.assets import sha256_of
+from gan_postproc.training import load_checkpoint, save_checkpoint, save_safetensors_atomic
+
+#: The folder the package loads the digits diffusion model from.
+PACKAGE_ASSETS = Path(gan_postproc.__file__).resolve().parent / "assets" / "digits_diffusion"
+_CHECKOUT = Path(__file__).resolve().parents[1]
+
+#: Seeds: UNet initialisation and batches; generated training samples for the discriminator
+#: (far from the benchmark's seeds 0-4 and its timing seeds); discriminator training; its held-out check.
+SEEDS = {"unet": 10, "generated": 5000, "discriminator": 11, "heldout_generated": 6000, "evaluation": 7000}
+
+#: Training of the UNet (L_simple, Adam).
+UNET_TRAINING = {"iterations": 3000, "batch_size": 128, "lr": 1e-3, "checkpoint_every": 250}
+#: Generated samples for the discriminator, drawn with the benchmark's sampler settings.
+GENERATED = {"n": 4000, "heldout": 500, "batch_size": 500}
+#: Measured FID of the bare model: samples per seed.
+EVALUATION = {"n": 1000}
+
+
+def unet_config() -> dict[str, Any]:
+    from gan_postproc.integrations.diffusers_guidance import DIGITS_UNET_CONFIG
+
+    return dict(DIGITS_UNET_CONFIG)
+
+
+def train_unet(work_dir: Path, threads: int, progress: bool = True) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """DDPM training: x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, loss ||eps - eps_theta(x_t, t)||^2 (Ho et al. 2020, Eq. 14).
+
+    Resumable: a checkpoint (model, optimizer, generator state, iteration) every
+    ``checkpoint_every`` iterations; re-running continues from it bit-exactly.
+    """
+    from diffusers import DDPMScheduler, UNet2DModel
+
+    from gan_postproc.integrations.diffusers_guidance import DIGITS_SCHEDULER_CONFIG
+    from gan_postproc.models.digits import digits_dataset
+
+    settings = UNET_TRAINING
+    images, _ = digits_dataset("train")
+    torch.manual_seed(SEEDS["unet"])
+    unet = UNet2DModel(**unet_config())
+    scheduler = DDPMScheduler(**DIGITS_SCHEDULER_CONFIG)
+    optimizer = torch.optim.Adam(unet.parameters(), lr=settings["lr"])
+    rng = torch.Generator().manual_seed(SEEDS["unet"])
+    checkpoint = work_dir / "unet.checkpoint.safetensors"
+    start, history, seconds = 0, [], 0.0
+    if checkpoint.is_file():
+        state = load_checkpoint(checkpoint, modules={"unet": unet}, optimizers={"adam": optimizer})
+        start, history, seconds = state["iteration"], state["history"], state["seconds"]
+        rng.set_state(torch.tensor(state["rng"], dtype=torch.uint8))
+    alphas_cumprod = scheduler.alphas_cumprod
+    unet.train()
+    began = time.perf_counter() - seconds
+    running = 0.0
+    for iteration in tqdm(range(start + 1, settings["iterations"] + 1), desc="training digits UNet", unit="it",
+                          initial=start, total=settings["iterations"], disable=not progress):
+        rows = torch.randint(len(images), (settings["batch_size"],), generator=rng)
+        x0 = images[rows]
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(x0),), generator=rng)
+        noise = torch.randn(x0.shape, generator=rng)
+        abar = alphas_cumprod[t].view(-1, 1, 1, 1)
+        xt = abar.sqrt() * x0 + (1 - abar).sqrt() * noise
+        loss = (unet(xt, t).sample - noise).pow(2).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        running += float(loss.detach())
+        if iteration % 50 == 0:
+            history.append({"iteration": iteration, "loss": running / 50})
+            running = 0.0
+        if iteration % settings["checkpoint_every"] == 0 or iteration == settings["iterations"]:
+            save_checkpoint(checkpoint, modules={"unet": unet}, optimizers={"adam": optimizer}, state={
+                "iteration": iteration, "history": history, "seconds": time.perf_counter() - began,
+                "rng": rng.get_state().tolist(), "threads": threads})
+    unet.eval()
+    state = load_checkpoint(checkpoint, modules={"unet": unet})
+    return unet, {"history": state["history"], "seconds": state["seconds"]}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=PACKAGE_ASSETS, help="where the weights and manifest.json go")
+    parser.add_argument("--work-dir", type=Path, default=Path("runs/train_digits_diffusion"), help="checkpoints (re-running resumes)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--stage", choices=("unet", "all"), default="all", help="'unet': train the UNet only")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    unet, unet_info = train_unet(args.work_dir, args.threads)
+    print(f"UNet trained in {unet_info['seconds']:.0f} s; last loss {unet_info['history'][-1]['loss']:.4f}")
+    if args.stage == "unet":
+        return {"unet": unet_info}
+    raise NotImplementedError
+
+
+if __name__ == "__main__":
+    main()
