@@ -59,7 +59,12 @@ SEEDS = {"unet": 10, "generated": 5000, "discriminator": 11, "heldout_generated"
 UNET_TRAINING = {"iterations": 3000, "batch_size": 128, "lr": 1e-3, "checkpoint_every": 250}
 #: Generated samples for the discriminator, drawn with the benchmark's sampler settings.
 GENERATED = {"n": 4000, "heldout": 500, "batch_size": 500}
-#: Measured FID of the bare model: samples per seed.
+#: The discriminator: head size, and its training (train_dg_discriminator's arguments).
+DISCRIMINATOR = {"width": 128, "depth": 2, "time_embedding_dim": 64}
+DISCRIMINATOR_TRAINING = {"epochs": 20, "batch_size": 128, "lr": 3e-4, "weight_decay": 1e-7, "time_sampling": "uniform"}
+#: Real train-split images held out from the discriminator's training (its held-out accuracy).
+HELDOUT_REAL = 200
+#: Measured FID of the bare model: samples.
 EVALUATION = {"n": 1000}
 
 
@@ -122,6 +127,102 @@ def train_unet(work_dir: Path, threads: int, progress: bool = True) -> tuple[tor
     return unet, {"history": state["history"], "seconds": state["seconds"]}
 
 
+def generate(unet: torch.nn.Module, work_dir: Path) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Samples of the bare model for the discriminator (training and held-out), with the benchmark's sampler settings."""
+    from diffusers import DDPMPipeline, DDPMScheduler
+
+    from gan_postproc.integrations.diffusers_guidance import DIGITS_INFERENCE_STEPS, DIGITS_SCHEDULER_CONFIG, sample_pipeline
+
+    path = work_dir / "generated.safetensors"
+    if path.is_file():
+        from safetensors.torch import load_file
+
+        stored = load_file(path)
+        return stored["training"], stored["heldout"], float(stored["seconds"])
+    pipeline = DDPMPipeline(unet=unet, scheduler=DDPMScheduler(**DIGITS_SCHEDULER_CONFIG))
+    pipeline.set_progress_bar_config(disable=True)
+    started = time.perf_counter()
+    training = sample_pipeline(pipeline, GENERATED["n"], seed=SEEDS["generated"], batch_size=GENERATED["batch_size"],
+                               num_inference_steps=DIGITS_INFERENCE_STEPS)
+    heldout = sample_pipeline(pipeline, GENERATED["heldout"], seed=SEEDS["heldout_generated"], batch_size=GENERATED["batch_size"],
+                              num_inference_steps=DIGITS_INFERENCE_STEPS)
+    seconds = time.perf_counter() - started
+    save_safetensors_atomic({"training": training, "heldout": heldout, "seconds": torch.tensor(seconds)}, path)
+    return training, heldout, seconds
+
+
+def train_discriminator(generated: torch.Tensor, heldout_generated: torch.Tensor, work_dir: Path) -> tuple[Any, Any, dict[str, Any]]:
+    """DG's discriminator on the frozen body of the shipped normal classifier, against the bare model's samples."""
+    from diffusers import DDPMScheduler
+
+    from gan_postproc.integrations.diffusers_guidance import DIGITS_SCHEDULER_CONFIG, digits_dg_feature_extractor
+    from gan_postproc.models.digits import digits_dataset
+    from gan_postproc.plugins.discriminator_guidance import TimeDependentDiscriminator, train_dg_discriminator
+
+    images, _ = digits_dataset("train")
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(SEEDS["discriminator"]))
+    heldout_real, real = images[order[:HELDOUT_REAL]], images[order[HELDOUT_REAL:]]
+    discriminator = TimeDependentDiscriminator(digits_dg_feature_extractor(), input_shape=(1, 8, 8),
+                                               num_timesteps=DIGITS_SCHEDULER_CONFIG["num_train_timesteps"],
+                                               seed=SEEDS["discriminator"], **DISCRIMINATOR)
+    report = train_dg_discriminator(
+        discriminator, real, generated, alphas_cumprod=DDPMScheduler(**DIGITS_SCHEDULER_CONFIG).alphas_cumprod,
+        validation=(heldout_real, heldout_generated), checkpoint_dir=work_dir / "discriminator", seed=SEEDS["discriminator"],
+        value_range=(-1.0, 1.0), **DISCRIMINATOR_TRAINING)
+    return discriminator, report, {"real": len(real), "heldout_real": len(heldout_real)}
+
+
+def measure_bare(unet: torch.nn.Module) -> dict[str, Any]:
+    """FID / precision / recall of the bare model with the independent digits features against the test split."""
+    from diffusers import DDPMPipeline, DDPMScheduler
+
+    from gan_postproc.batch import SampleBatch
+    from gan_postproc.bench.contexts import digits_evaluator
+    from gan_postproc.integrations.diffusers_guidance import DIGITS_INFERENCE_STEPS, DIGITS_SCHEDULER_CONFIG, sample_pipeline
+
+    pipeline = DDPMPipeline(unet=unet, scheduler=DDPMScheduler(**DIGITS_SCHEDULER_CONFIG))
+    pipeline.set_progress_bar_config(disable=True)
+    images = sample_pipeline(pipeline, EVALUATION["n"], seed=SEEDS["evaluation"], num_inference_steps=DIGITS_INFERENCE_STEPS)
+    measured = digits_evaluator()(SampleBatch(images=images), 0)
+    return {"samples": EVALUATION["n"], "num_inference_steps": DIGITS_INFERENCE_STEPS, "seed": SEEDS["evaluation"],
+            **{key: float(measured[key]) for key in ("fid", "precision", "recall")}}
+
+
+def write_assets(out: Path, unet: torch.nn.Module, discriminator: Any, info: dict[str, Any], command: str) -> dict[str, Any]:
+    """The two weight files and manifest.json (atomic writes)."""
+    from gan_postproc.integrations.diffusers_guidance import DIGITS_DIFFUSION_FILES, DIGITS_INFERENCE_STEPS, DIGITS_SCHEDULER_CONFIG
+
+    out.mkdir(parents=True, exist_ok=True)
+    unet_path = save_safetensors_atomic(unet.state_dict(), out / DIGITS_DIFFUSION_FILES["unet"])
+    disc_path = discriminator.save(out / DIGITS_DIFFUSION_FILES["discriminator"], info={"trained_by": command, **info["discriminator"]})
+    files = {
+        DIGITS_DIFFUSION_FILES["unet"]: {
+            "what": "digits diffusion model: diffusers UNet2DModel predicting epsilon, DDPMScheduler; stopped early on purpose",
+            "architecture": "UNet2DModel", "config": unet_config(), "scheduler": DIGITS_SCHEDULER_CONFIG,
+            "sampler": {"pipeline": "DDPMPipeline", "num_inference_steps": DIGITS_INFERENCE_STEPS},
+            "sha256": sha256_of(unet_path), "bytes": unet_path.stat().st_size, "parameters": sum(p.numel() for p in unet.parameters()),
+            "training": info["unet"], "measured": info["measured"],
+        },
+        DIGITS_DIFFUSION_FILES["discriminator"]: {
+            "what": ("DG time-dependent discriminator of the digits diffusion model: frozen body of the shipped normal digits "
+                     "classifier (assets/digits/classifier.safetensors) + trainable head with a time embedding; output logit "
+                     "log d / (1 - d); never the measuring feature network"),
+            "architecture": "TimeDependentDiscriminator", "config": discriminator.config(),
+            "sha256": sha256_of(disc_path), "bytes": disc_path.stat().st_size,
+            "parameters": sum(p.numel() for p in discriminator.head_parameters()), "training": info["discriminator"],
+        },
+    }
+    manifest = {
+        "description": "The digits diffusion model and its DG discriminator, trained by benchmarks/train_digits_diffusion.py; "
+                       "loaded by gan_postproc.integrations.diffusers_guidance",
+        "command": command, "machine": info["machine"], "seeds": SEEDS, "files": files, "seconds": info["seconds"],
+        "split": "sklearn load_digits, gan_postproc.models.digits.digits_dataset: train split (1347) for training, "
+                 "test split (450) only for measuring",
+    }
+    atomic_write_json(out / "manifest.json", manifest)
+    return manifest
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=PACKAGE_ASSETS, help="where the weights and manifest.json go")
@@ -135,7 +236,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"UNet trained in {unet_info['seconds']:.0f} s; last loss {unet_info['history'][-1]['loss']:.4f}")
     if args.stage == "unet":
         return {"unet": unet_info}
-    raise NotImplementedError
+    command = "python benchmarks/train_digits_diffusion.py" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
+    generated, heldout_generated, generate_seconds = generate(unet, args.work_dir)
+    print(f"generated {len(generated)} + {len(heldout_generated)} samples in {generate_seconds:.0f} s")
+    discriminator, report, sizes = train_discriminator(generated, heldout_generated, args.work_dir)
+    print(f"discriminator trained in {report.seconds:.0f} s (this call); last epoch {report.history[-1]}")
+    measured = measure_bare(unet)
+    print(f"bare model: {measured}")
+    info = {
+        "unet": {"loss": "L_simple (Ho et al. 2020, Eq. 14)", "optimizer": f"Adam(lr={UNET_TRAINING['lr']})", **UNET_TRAINING,
+                 "seed": SEEDS["unet"], "data": "digits train split (1347 images in [-1, 1])",
+                 "final_loss": unet_info["history"][-1]["loss"], "seconds": round(unet_info["seconds"], 1)},
+        "discriminator": {"function": "gan_postproc.plugins.discriminator_guidance.train_dg_discriminator", **DISCRIMINATOR,
+                          **DISCRIMINATOR_TRAINING, "seed": SEEDS["discriminator"],
+                          "real": f"{sizes['real']} train-split digits (train split minus {sizes['heldout_real']} held out)",
+                          "generated": f"{len(generated)} samples of the bare model, DDPM {GENERATED} seed {SEEDS['generated']}",
+                          "final_epoch": report.history[-1], "seconds": round(report.seconds, 1),
+                          "generation_seconds": round(generate_seconds, 1)},
+        "measured": measured, "machine": machine_info("cpu"),
+        "seconds": {"unet": round(unet_info["seconds"], 1), "generation": round(generate_seconds, 1), "discriminator": round(report.seconds, 1)},
+    }
+    manifest = write_assets(args.out, unet, discriminator, info, command)
+    print(json.dumps(manifest["files"], indent=1)[:3000])
+    return manifest
 
 
 if __name__ == "__main__":

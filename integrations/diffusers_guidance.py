@@ -322,14 +322,25 @@ class DGPipeline:
             object.__setattr__(self.pipeline, self.denoiser_name, original)
 
     def _labels(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor | None:
+        """The call's class labels for a class-conditional discriminator; refuses a call whose image size gives
+        latents the discriminator does not take (``height`` / ``width`` of Stable Diffusion-like pipelines)."""
         discriminator = self.guide.discriminator
-        if discriminator.num_classes is None:
-            return None
         try:
-            bound = _call_signature(self.pipeline).bind(*args, **kwargs)
+            arguments = _call_signature(self.pipeline).bind(*args, **kwargs).arguments
         except TypeError as error:
             raise InputError(f"bad arguments for {type(self.pipeline).__name__}: {error}") from error
-        labels = bound.arguments.get("class_labels")
+        factor = getattr(self.pipeline, "vae_scale_factor", None)
+        size = tuple(arguments.get(key) for key in ("height", "width"))
+        if isinstance(factor, int) and all(isinstance(s, int) for s in size):
+            latent = tuple(s // factor for s in size)
+            if latent != discriminator.input_shape[1:]:
+                raise InputError(
+                    f"height x width {size[0]} x {size[1]} gives latents {latent}, but the discriminator takes "
+                    f"{discriminator.input_shape[1:]}; sample at the size the discriminator was trained for"
+                )
+        if discriminator.num_classes is None:
+            return None
+        labels = arguments.get("class_labels")
         if labels is None:
             raise InputError(
                 f"the discriminator is class-conditional ({discriminator.num_classes} classes): call the pipeline with "
