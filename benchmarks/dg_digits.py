@@ -55,12 +55,19 @@ BIGROC_SETUP_SEED = 1_000
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, default=1000, help="samples per row and seed (default 1000)")
     parser.add_argument("--seeds", type=int, default=5, help="number of seeds, 0 .. N-1 (default 5)")
-    parser.add_argument("--weights", type=float, nargs="+", default=[1.0, 2.0, 4.0], help="DG guidance weights (default 1 2 4)")
-    parser.add_argument("--bigroc-weight", type=float, default=2.0, help="the DG weight whose samples BIGRoC refines (default 2)")
+    parser.add_argument("--weights", type=float, nargs="+", default=[0.5, 1.0, 2.0, 4.0], help="DG guidance weights (default 0.5 1 2 4)")
+    parser.add_argument("--bigroc-weight", type=float, default=_default_weight(),
+                        help="the DG weight whose samples BIGRoC refines (default: the family's default weight, %(default)s: the theory's w = 1)")
     parser.add_argument("--out", type=Path, default=None, help=f"JSON results file (default: print only; the committed one is {RESULTS.name})")
     parser.add_argument("--markdown", action="store_true", help="print the README table rendered from --out (or the committed results) and exit")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--quick", action="store_true", help="200 samples, 2 seeds (a smoke run, not for conclusions)")
+
+
+def _default_weight() -> float:
+    from gan_postproc.plugins.discriminator_guidance import DEFAULTS
+
+    return DEFAULTS.guidance_weight
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -220,3 +227,39 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if not all(math.isfinite(r["fid_mean"]) for r in rows.values()):
         print("warning: a FID is not finite")
     return results
+
+
+def run_demo(n: int, seed: int) -> dict[str, Any]:
+    """The demo's DG rows: the shipped digits diffusion model bare and with DG at the default weight, one seed.
+
+    Returns ``{row: {"fid", "precision", "recall", "ms_per_sample", "cost_ratio"}}`` (printed as a table too).
+    """
+    from gan_postproc.batch import SampleBatch
+    from gan_postproc.bench.contexts import digits_evaluator
+    from gan_postproc.bench.report import format_table
+    from gan_postproc.integrations.diffusers_guidance import (
+        DIGITS_INFERENCE_STEPS,
+        DGPipeline,
+        load_digits_diffusion_pipeline,
+        load_digits_dg_discriminator,
+        sample_pipeline,
+    )
+    from gan_postproc.plugins.discriminator_guidance import DEFAULTS
+
+    pipeline = load_digits_diffusion_pipeline()
+    evaluate = digits_evaluator()
+    rows: dict[str, Any] = {}
+    for name, pipe in (("diffusion (bare)", pipeline), (f"dg (w={DEFAULTS.guidance_weight:g})", DGPipeline(pipeline, load_digits_dg_discriminator()))):
+        started = time.perf_counter()
+        images = sample_pipeline(pipe, n, seed=seed, batch_size=n, num_inference_steps=DIGITS_INFERENCE_STEPS)
+        seconds = time.perf_counter() - started
+        measured = evaluate(SampleBatch(images=images), seed)
+        rows[name] = {key: float(measured[key]) for key in ("fid", "precision", "recall")}
+        rows[name]["ms_per_sample"] = 1000.0 * seconds / n
+    base = next(iter(rows.values()))["ms_per_sample"]
+    for row in rows.values():
+        row["cost_ratio"] = row["ms_per_sample"] / base
+    print(f"\ndiscriminator guidance on the shipped digits diffusion model ({DIGITS_INFERENCE_STEPS} DDPM steps, {n} samples, seed {seed}; "
+          "more rows and 5 seeds: gan-postproc bench dg_digits)")
+    print(format_table([{"method": name, **row} for name, row in rows.items()], ["method", "fid", "precision", "recall", "ms_per_sample", "cost_ratio"]))
+    return rows

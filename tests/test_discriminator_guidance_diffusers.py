@@ -209,3 +209,41 @@ def test_the_shipped_digits_diffusion_model_and_discriminator_load_and_guide():
     guided = sample_pipeline(DGPipeline(pipe, discriminator, weight=2.0), 4, seed=0, num_inference_steps=4)
     assert plain.shape == (4, 1, 8, 8) and plain.abs().max() <= 1
     assert not torch.equal(plain, guided)
+
+
+def test_train_dg_command_trains_saves_and_resumes_on_the_shipped_digits_model(tmp_path, capsys):
+    from gan_postproc.cli.app import main
+    from gan_postproc.integrations.diffusers_guidance import digits_dg_feature_extractor
+
+    out = tmp_path / "dg.safetensors"
+    arguments = ["train-dg", "--pipeline", "digits", "--extractor", "digits", "--real", "digits", "--generate", "16",
+                 "--num-inference-steps", "2", "--epochs", "1", "--batch-size", "64", "--width", "16", "--depth", "1",
+                 "--out", str(out), "--quiet", "--json"]
+    assert main(arguments) == 0
+    first = TimeDependentDiscriminator.load(out, digits_dg_feature_extractor())
+    assert first.info["trained_by"] == "gan-postproc train-dg" and first.input_shape == (1, 8, 8)
+    assert main(arguments) == 0  # a re-run resumes from the checkpoint: nothing left to train, the same weights
+    second = TimeDependentDiscriminator.load(out, digits_dg_feature_extractor())
+    assert all(torch.equal(a, b) for a, b in zip(first.head_state_dict().values(), second.head_state_dict().values()))
+    capsys.readouterr()
+    assert main(["train-dg", "--pipeline", "digits", "--extractor", "digits", "--real", "digits", "--generate", "4",
+                 "--out", str(tmp_path / "x.safetensors")]) == 2
+    assert "--num-inference-steps" in capsys.readouterr().err
+
+
+def test_the_demo_says_dg_rows_need_the_diffusers_extra_when_diffusers_is_missing(monkeypatch, capsys):
+    import argparse
+    import importlib.util
+
+    from gan_postproc.cli import demo_command
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "diffusers" else real_find_spec(name, *a))
+    demo_command._diffusion_rows(argparse.Namespace(n=10, seed=0, out=None))
+    assert "pip install 'gan-postproc[diffusers]'" in capsys.readouterr().out
+
+
+def test_the_dg_benchmark_is_registered():
+    from gan_postproc.cli.bench_command import available
+
+    assert "dg_digits" in available()

@@ -67,7 +67,7 @@ class DGTrainingReport:
         history: per epoch ``{"epoch", "loss", "accuracy"}`` on the training
             batches, plus ``"heldout_loss"`` / ``"heldout_accuracy"`` with validation data.
         checkpoint: the checkpoint file, if any.
-        seconds: wall time of this call.
+        seconds: training wall time, summed over the calls that trained this checkpoint's epochs.
     """
 
     start_epoch: int
@@ -210,7 +210,7 @@ def train_dg_discriminator(
     head = _HeadView(discriminator)
     optimizer = torch.optim.Adam(discriminator.head_parameters(), lr=lr, weight_decay=weight_decay)
     checkpoint = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_NAME
-    start, history = 0, []
+    start, history, previous_seconds = 0, [], 0.0
     if checkpoint is not None and checkpoint.exists():
         stored = read_checkpoint_state(checkpoint)
         changed = differing_keys(stored.get("config") or {}, config)
@@ -220,7 +220,7 @@ def train_dg_discriminator(
                 "same ones, or pass another checkpoint_dir to start afresh"
             )
         state = load_checkpoint(checkpoint, modules={"head": head}, optimizers={"adam": optimizer})
-        start, history = int(state["epoch"]), list(state["history"])
+        start, history, previous_seconds = int(state["epoch"]), list(state["history"]), float(state.get("seconds", 0.0))
     device = discriminator.out.weight.device
     probabilities = _time_distribution(schedule, time_sampling)
     half = batch_size // 2
@@ -259,12 +259,14 @@ def train_dg_discriminator(
             bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['accuracy']:.3f}")
             if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs):
                 save_checkpoint(checkpoint, modules={"head": head}, optimizers={"adam": optimizer},
-                                state={"epoch": epoch + 1, "config": config, "history": history})
+                                state={"epoch": epoch + 1, "config": config, "history": history,
+                                       "seconds": previous_seconds + time.perf_counter() - started})
     finally:
         bar.close()
         discriminator.eval()
+    trained = time.perf_counter() - started if start < epochs else 0.0
     return DGTrainingReport(start_epoch=start, epochs=max(start, epochs), history=history, checkpoint=checkpoint,
-                            seconds=time.perf_counter() - started)
+                            seconds=previous_seconds + trained)
 
 
 def discriminator_accuracy(
