@@ -23,9 +23,12 @@ held-out test digits; the discriminator and the guiding classifiers were
 trained on the train split only and never measure. Mean and sample standard
 deviation over the seeds; the FID change is the mean of the per-seed changes
 against the bare row of the same seed. Cost: wall time of sampling (and
-refining) per sample, CPU, the given thread count, relative to the bare row
-(median over seeds); one-off setup (loading, DiffRS warm-up, BIGRoC's debias
-estimate) is reported apart.
+refining) per sample, CPU, the given thread count, measured apart from the
+scored passes: one untimed warm-up pass per row, then ``--timing-repeats``
+timed passes of ``--timing-n`` samples per row, interleaved across rows in
+rotating order (so slow drifts of a shared machine hit every row alike), the
+median per row, relative to the bare row's. One-off setup (DiffRS warm-up,
+BIGRoC's debias estimate) is reported apart.
 
 The README table is generated from the JSON this writes (``--markdown``).
 """
@@ -50,6 +53,34 @@ RESULTS = Path(__file__).resolve().parent / "results" / "dg_digits.json"
 #: Seeds of the one-off setups (never a scoring seed).
 DIFFRS_WARMUP_SEED = 9_000
 BIGROC_SETUP_SEED = 1_000
+#: Seeds of the timed passes (never scored).
+TIMING_SEED = 1_000_000
+
+
+def _time_rows(pipeline: Any, guided: dict[float, Any], diffrs: Any, refined: Any, steps: int, n: int, repeats: int,
+               bigroc_weight: float) -> dict[str, list[float]]:
+    """ms per sample of every row: a warm-up pass, then ``repeats`` rounds of one timed pass per row in rotating order."""
+    from gan_postproc.integrations.diffusers_guidance import sample_pipeline
+
+    def sampled(pipe: Any, seed: int) -> torch.Tensor:
+        return sample_pipeline(pipe, n, seed=seed, batch_size=n, num_inference_steps=steps)
+
+    passes: dict[str, Any] = {"bare": lambda seed: sampled(pipeline, seed),
+                              "bare+bigroc": lambda seed: refined(sampled(pipeline, seed), seed)}
+    for w, pipe in guided.items():
+        passes[f"dg_w{w:g}"] = lambda seed, pipe=pipe: sampled(pipe, seed)
+    passes[f"dg_w{bigroc_weight:g}+bigroc"] = lambda seed: refined(sampled(guided[bigroc_weight], seed), seed)
+    passes["diffrs"] = lambda seed: diffrs.sample(n, seed=seed, batch_size=n)
+    names = list(passes)
+    timed: dict[str, list[float]] = {name: [] for name in names}
+    for repeat in range(-1, repeats):  # -1: the untimed warm-up round
+        start = max(repeat, 0) % len(names)
+        for name in names[start:] + names[:start]:
+            began = time.perf_counter()
+            passes[name](TIMING_SEED + max(repeat, 0))
+            if repeat >= 0:
+                timed[name].append(1000.0 * (time.perf_counter() - began) / n)
+    return timed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +91,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the DG weight whose samples BIGRoC refines (default: the family's default weight, %(default)s: the theory's w = 1)")
     parser.add_argument("--out", type=Path, default=None, help=f"JSON results file (default: print only; the committed one is {RESULTS.name})")
     parser.add_argument("--markdown", action="store_true", help="print the README table rendered from --out (or the committed results) and exit")
+    parser.add_argument("--timing-n", type=int, default=200, help="samples per timed pass (default 200)")
+    parser.add_argument("--timing-repeats", type=int, default=5, help="timed passes per row, interleaved in rotating order (default 5)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--quick", action="store_true", help="200 samples, 2 seeds (a smoke run, not for conclusions)")
 
@@ -93,7 +126,8 @@ def render_markdown(results: dict[str, Any]) -> str:
     lines.append(
         f"{settings['n']} samples per row and seed, seeds {settings['seeds']}, {settings['num_inference_steps']} DDPM steps; "
         f"FID / precision / recall with the independent digits feature network vs the {settings['reference']}; "
-        f"cost = sampling time per sample relative to `bare` ({results['machine']['device']}, "
+        f"cost = sampling time per sample relative to `bare`, median of {settings['timing']['repeats']} interleaved timed passes of "
+        f"{settings['timing']['n']} samples per row ({results['machine']['device']}, "
         f"{results['machine']['torch_threads']} thread(s); bare: {results['rows']['bare']['ms_per_sample']:.2f} ms per sample); "
         f"{results['seconds']:.0f} s in all."
     )
@@ -184,7 +218,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         record("diffrs", images, time.perf_counter() - t0, seed, stats.as_dict())
         print(f"seed {seed}: " + ", ".join(f"{name} FID {entry['fid'][-1]:.2f}" for name, entry in per_row.items()))
 
-    base_ms = statistics.median(per_row["bare"]["ms"])
+    timed = _time_rows(pipeline, guided, diffrs, refined, steps, args.timing_n, args.timing_repeats, args.bigroc_weight)
+    base_ms = statistics.median(timed["bare"])
     rows: dict[str, Any] = {}
     order = ["bare", *[f"dg_w{w:g}" for w in weights], "diffrs", "bare+bigroc", f"dg_w{args.bigroc_weight:g}+bigroc"]
     notes = {"bare": "plain DDPMPipeline", "diffrs": "", "bare+bigroc": f"BIGRoC_PL eps {CORE_DEFAULTS.bigroc_digits_eps_pl:g} after sampling",
@@ -197,7 +232,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             row[f"{key}_per_seed"] = entry[key]
         changes = [100.0 * (f / b - 1.0) for f, b in zip(entry["fid"], per_row["bare"]["fid"])]
         row["fid_change_pct_mean"], row["fid_change_pct_std"] = _mean_std(changes)
-        row["ms_per_sample"] = statistics.median(entry["ms"])
+        row["ms_per_sample"] = statistics.median(timed[name])
+        row["ms_per_sample_timed_passes"] = timed[name]
+        row["ms_per_sample_scored_passes"] = entry["ms"]
         row["cost_ratio"] = row["ms_per_sample"] / base_ms
         row["note"] = notes.get(name, f"DG weight {name[4:]}")
         if name == "diffrs":
@@ -212,7 +249,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": NAME,
         "settings": {"n": n, "seeds": seeds, "num_inference_steps": steps, "weights": weights, "bigroc_weight": args.bigroc_weight,
                      "bigroc_eps": CORE_DEFAULTS.bigroc_digits_eps_pl, "time_range": list(guided[weights[0]].guide.time_range),
-                     "reference": "450 held-out test digits", "diffrs_warmup_seed": DIFFRS_WARMUP_SEED},
+                     "reference": "450 held-out test digits", "diffrs_warmup_seed": DIFFRS_WARMUP_SEED,
+                     "timing": {"n": args.timing_n, "repeats": args.timing_repeats, "seeds_from": TIMING_SEED}},
         "setup_seconds": setup_seconds,
         "rows": rows,
         "machine": machine_info("cpu"),

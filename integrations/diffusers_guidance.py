@@ -9,6 +9,10 @@
   classifier-free guidance, epsilon / v / x_0 predictions.
 * :class:`DiffusersDiffRS` runs DiffRS (Na et al., ICML 2024) with a
   pipeline's UNet and ``DDPMScheduler``.
+* :class:`DDIMDiffusionAdapter` (registered as ``"diffusion_ddim"``) is a
+  pipeline's UNet seen as a generator ``x_T -> x_0`` through deterministic
+  DDIM sampling (eta = 0), with or without DG, so a diffusion model runs in a
+  :class:`~gan_postproc.Chain` like any GAN (e.g. DG, then BIGRoC).
 * :func:`load_digits_diffusion_pipeline` and :func:`load_digits_dg_discriminator`
   load the shipped digits diffusion model and its discriminator.
 
@@ -45,9 +49,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from gan_postproc import hookimpl
+from gan_postproc.adapter import Adapter
 from gan_postproc.errors import InputError, InputTypeError
 from gan_postproc.integrations.diffusers_pipeline import _call_signature, decode_latents
 from gan_postproc.optional import require
+from gan_postproc.priors import LatentPrior
 from gan_postproc.plugins.discriminator_guidance import (
     DEFAULTS,
     PREDICTION_TYPES,
@@ -67,6 +74,7 @@ __all__ = [
     "DGDenoiser",
     "DGPipeline",
     "DiffusersDiffRS",
+    "DDIMDiffusionAdapter",
     "sample_pipeline",
     "DIGITS_UNET_CONFIG",
     "DIGITS_SCHEDULER_CONFIG",
@@ -448,6 +456,77 @@ class DiffusersDiffRS:
         return torch.cat(images), total
 
 
+# --- a diffusion model as a generator ------------------------------------------------------------
+
+
+class DDIMDiffusionAdapter(Adapter):
+    """A pipeline's UNet as a generator: initial noise ``x_T`` -> sample, by deterministic DDIM (Song et al. 2021, eta = 0).
+
+    The latents are ``x_T ~ N(0, I)`` over the UNet's sample shape (the
+    prior); ``generate`` runs ``num_inference_steps`` DDIM steps with a
+    ``DDIMScheduler`` built from the pipeline scheduler's config (so the same
+    training schedule and prediction type), with the DG correction when a
+    discriminator is given, and decodes with the pipeline's VAE / VQ model
+    (identity for pixel space). Images ``[N, C, H, W]`` in [-1, 1]. With eta = 0
+    the map is deterministic, so samples are keyed by their latents like any
+    GAN's. Unconditional UNets (``unet(x, t)``) only. Differentiable in the
+    latents only through all steps (slow): methods that refine images (BIGRoC)
+    are the natural companions.
+
+    Args:
+        pipeline: a diffusers pipeline with ``unet`` and a scheduler with ``alphas_cumprod``.
+        num_inference_steps: DDIM steps.
+        discriminator, weight, time_range: DG inside the sampler (see :class:`DGPipeline`); none: plain DDIM.
+    """
+
+    name = "diffusion_ddim"
+
+    def __init__(
+        self,
+        pipeline: Any,
+        *,
+        num_inference_steps: int,
+        discriminator: TimeDependentDiscriminator | None = None,
+        weight: float = DEFAULTS.guidance_weight,
+        time_range: tuple[float, float] = DEFAULTS.guidance_time_range,
+    ) -> None:
+        diffusers = _require_diffusers("DDIMDiffusionAdapter")
+        if _denoiser_name(pipeline) != "unet":
+            raise InputError(f"DDIMDiffusionAdapter runs pipe.unet(x, t); {type(pipeline).__name__} has a transformer")
+        self.pipeline, self.unet = pipeline, pipeline.unet
+        shape = _denoiser_sample_shape(self.unet)
+        if shape is None:
+            raise InputError("cannot read the UNet's sample shape (config.in_channels, config.sample_size)")
+        self.prior = LatentPrior.of(shape)
+        self.scheduler = diffusers.DDIMScheduler.from_config(pipeline.scheduler.config)
+        self.num_inference_steps = check_count(num_inference_steps, "num_inference_steps")
+        self.denoiser: nn.Module = self.unet
+        if discriminator is not None:
+            _, alphas, prediction_type = _check_discriminator(pipeline, discriminator)
+            self.denoiser = DGDenoiser(self.unet, discriminator.to(self.device).eval(), alphas_cumprod=alphas,
+                                       prediction_type=prediction_type, weight=weight, time_range=time_range)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.unet.parameters()).device
+
+    def to(self, device: torch.device | str) -> DDIMDiffusionAdapter:
+        self.pipeline.to(device)
+        if isinstance(self.denoiser, DGDenoiser):
+            self.denoiser.discriminator.to(device)
+        return self
+
+    def _generate(self, latents: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        self.scheduler.set_timesteps(self.num_inference_steps, device=self.device)
+        # Keep the graph through every step only when someone differentiates with respect to the latents.
+        with torch.set_grad_enabled(torch.is_grad_enabled() and latents.requires_grad):
+            x = latents.to(self.unet.dtype) * self.scheduler.init_noise_sigma
+            for t in self.scheduler.timesteps:
+                prediction = self.denoiser(self.scheduler.scale_model_input(x, t), t).sample
+                x = self.scheduler.step(prediction, t, x, eta=0.0).prev_sample
+            return decode_latents(self.pipeline, x).clamp(-1, 1)
+
+
 # --- sampling a pipeline -------------------------------------------------------------------------
 
 
@@ -512,3 +591,8 @@ def load_digits_dg_discriminator() -> TimeDependentDiscriminator:
 
     load_shipped_state("digits_diffusion", DIGITS_DIFFUSION_FILES["discriminator"])  # checks the SHA-256 against the manifest
     return TimeDependentDiscriminator.load(asset_path("digits_diffusion", DIGITS_DIFFUSION_FILES["discriminator"]), digits_dg_feature_extractor())
+
+
+@hookimpl
+def gan_postproc_register_adapters() -> list[type[Adapter]]:
+    return [DDIMDiffusionAdapter]

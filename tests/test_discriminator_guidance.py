@@ -181,3 +181,15 @@ def test_diffrs_rejects_backs_off_and_stays_within_its_round_budget():
     assert torch.allclose(torch.cat([first, second]), samples, atol=1e-6)
     with pytest.raises(InputError, match="thresholds"):
         DiffRS(_zero_denoiser, log_ratio, _schedule(), (1, 4, 4)).sample(torch.arange(2), seed=0)
+
+
+def test_the_readme_table_is_the_rendering_of_the_committed_benchmark_results():
+    import json
+    from pathlib import Path
+
+    from gan_postproc.benchmarks.dg_digits import RESULTS, render_markdown
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("<!-- dg_digits table:")
+    body = readme[readme.index("\n", start) + 1 : readme.index("<!-- end dg_digits table -->")].strip()
+    assert body == render_markdown(json.loads(RESULTS.read_text(encoding="utf-8"))).strip()

@@ -247,3 +247,19 @@ def test_the_dg_benchmark_is_registered():
     from gan_postproc.cli.bench_command import available
 
     assert "dg_digits" in available()
+
+
+def test_the_ddim_adapter_runs_a_diffusion_model_in_a_chain_with_dg_then_bigroc(built):
+    from gan_postproc import Chain, get_registry
+    from gan_postproc.integrations.diffusers_guidance import DDIMDiffusionAdapter
+
+    assert "diffusion_ddim" in get_registry().names("adapter")
+    ddpm = pipeline(built, "ddpm")
+    plain = Chain(DDIMDiffusionAdapter(ddpm, num_inference_steps=STEPS)).sample(4, seed=0).images
+    zero = Chain(DDIMDiffusionAdapter(ddpm, num_inference_steps=STEPS, discriminator=disc(), weight=0.0)).sample(4, seed=0).images
+    assert torch.equal(plain, zero)
+    guided = DDIMDiffusionAdapter(ddpm, num_inference_steps=STEPS, discriminator=disc(), weight=50.0)
+    batch = Chain(guided, refiners=[QuadrantRefiner()]).sample(4, seed=0)
+    assert batch.images.shape == (4, 3, 8, 8) and not torch.equal(batch.images, plain)
+    with pytest.raises(InputError, match="transformer"):
+        DDIMDiffusionAdapter(pipeline(built, "dit"), num_inference_steps=STEPS)
