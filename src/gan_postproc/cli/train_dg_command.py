@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pipeline", required=True, help="'digits' or package.module:function returning a diffusers pipeline")
     parser.add_argument("--extractor", required=True, help="'digits' or package.module:function returning the frozen feature extractor (an nn.Module)")
     parser.add_argument("--real", required=True, help="real samples: an image folder, an .npz, 'digits' (train split) or package.module:function")
-    source = parser.add_mutually_exclusive_group(required=True)
+    source = parser.add_mutually_exclusive_group()
     source.add_argument("--generated", help="generated samples: an image folder or an .npz (latents for latent pipelines)")
     source.add_argument("--generate", type=int, metavar="N", help="draw N samples from the (pixel-space) pipeline first")
     parser.add_argument("--num-inference-steps", type=int, help="sampler steps for --generate (use the ones you will guide with)")
@@ -90,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     from gan_postproc.integrations.diffusers_guidance import _check_discriminator, sample_pipeline
     from gan_postproc.plugins.discriminator_guidance import TimeDependentDiscriminator, load_samples, train_dg_discriminator
 
+    if args.generated is None and args.generate is None:
+        raise InputError("give the generated samples: --generated FILE.npz|DIR, or --generate N --num-inference-steps K")
     if args.generate is not None and args.num_inference_steps is None:
         raise InputError("--generate needs --num-inference-steps (the sampler steps you will guide with)")
     checkpoint_dir = args.checkpoint_dir or args.out.with_name(args.out.name + ".checkpoint")
