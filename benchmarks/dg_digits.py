@@ -115,7 +115,18 @@ def render_markdown(results: dict[str, Any]) -> str:
         "| row | FID | change vs bare | precision | recall | cost per sample | notes |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name, row in results["rows"].items():
+    def order(name: str) -> tuple[int, float, str]:
+        """bare, the DG weights in increasing order, DiffRS, then the BIGRoC rows."""
+        if name == "bare":
+            return (0, 0.0, name)
+        if name.endswith("+bigroc"):
+            return (3, 0.0, name)
+        if name.startswith("dg_w"):
+            return (1, float(name[4:]), name)
+        return (2, 0.0, name)
+
+    for name in sorted(results["rows"], key=order):
+        row = results["rows"][name]
         change = "" if name == "bare" else f"{row['fid_change_pct_mean']:+.1f}% ± {row['fid_change_pct_std']:.1f}"
         notes = row.get("note", "")
         lines.append(
