@@ -15,9 +15,10 @@ accepts a proposed ``x_{t-1}`` with probability
     A_{t-1} = min(1, r_{t-1}(x_{t-1}) / (M_{t-1} r_t(x_t))),
 
 and the first sample ``x_T`` of the prior with ``min(1, r_T(x_T) / M_T)``.
-The bounds M are not known; the paper (and its code, ``generate_diffrs.py``)
-sets ``log M`` to the gamma-quantile of the warm-up log ratios of each step,
-floored at 0, estimated from samples of the base sampler (:meth:`DiffRS.fit_thresholds`).
+The bounds M are not known; the reference code (``generate_diffrs.py``,
+``rej_percentile``) sets ``log M`` per step to the gamma-quantile of the log
+ratios of warm-up samples of the base sampler, floored at 0; so does
+:meth:`DiffRS.fit_thresholds`.
 
 A rejected proposal is not redrawn from the same ``x_t``: the sampler backs
 off. The rejected ``x_{t-1}`` is diffused forward ``backsteps`` levels with the
