@@ -53,8 +53,11 @@ CASES = {
     "ddpm": (build_ddpm, (3, 8, 8), None, lambda: {"batch_size": 3}),
     "ddim": (build_ddim, (3, 8, 8), None, lambda: {"batch_size": 3}),
     "dit": (build_dit, (4, 8, 8), 1000, lambda: {"class_labels": [1, 5, 7]}),
+    "dit_no_cfg": (build_dit, (4, 8, 8), 1000, lambda: {"class_labels": [1, 5, 7], "guidance_scale": 1.0}),
     "sd": (build_sd, (4, 8, 8), None, lambda: {"prompt_embeds": _embeds(12, (3, 3, 8)), "negative_prompt_embeds": _embeds(13, (3, 3, 8)),
                                                "height": 8, "width": 8, "guidance_scale": 3.0}),
+    "sd_no_cfg": (build_sd, (4, 8, 8), None, lambda: {"prompt_embeds": _embeds(12, (3, 3, 8)), "height": 8, "width": 8,
+                                                      "guidance_scale": 1.0}),
 }
 
 
