@@ -372,12 +372,25 @@ def _check_latents_moved_with_images(refiner: Refiner, before: SampleBatch, afte
 # --- one callback for every pipeline ----------------------------------------------------------
 
 
+def _innermost(pipeline: Any) -> Any:
+    """The diffusers pipeline inside gan-postproc wrappers (classes with ``wraps_pipeline``, which pass their
+    arguments through to ``.pipeline``), or ``pipeline`` itself."""
+    while getattr(type(pipeline), "wraps_pipeline", False):
+        pipeline = pipeline.pipeline
+    return pipeline
+
+
+def _call_signature(pipeline: Any) -> inspect.Signature:
+    """The signature of ``pipeline(...)`` (of the wrapped pipeline, for a wrapper)."""
+    return inspect.signature(_innermost(pipeline).__call__)
+
+
 def _has_native_callback(pipeline: Any) -> bool:
-    return "callback_on_step_end" in inspect.signature(pipeline.__call__).parameters
+    return "callback_on_step_end" in _call_signature(pipeline).parameters
 
 
 def _bound_arguments(pipeline: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-    signature = inspect.signature(pipeline.__call__)
+    signature = _call_signature(pipeline)
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as error:
@@ -450,6 +463,9 @@ class CallbackPipeline:
         refined = CallbackPipeline(DDPMPipeline(unet=unet, scheduler=scheduler), DiffusersCallback([...]))
         images = refined(batch_size=4, num_inference_steps=50).images
     """
+
+    #: Passes its arguments to the wrapped pipeline (see :func:`_call_signature`).
+    wraps_pipeline = True
 
     def __init__(self, pipeline: Any, callback: Callable[..., Any]) -> None:
         _require_diffusers("CallbackPipeline")
@@ -647,11 +663,14 @@ class RefinedPipeline:
     pipeline are readable through the wrapper.
     """
 
+    #: Passes its arguments to the wrapped pipeline (see :func:`_call_signature`).
+    wraps_pipeline = True
+
     def __init__(self, pipeline: Any, postprocessor: DiffusersPostprocessor) -> None:
         _require_diffusers("RefinedPipeline")
         self.pipeline = pipeline
         self.postprocessor = postprocessor
-        self.tensor_range = CHAIN_RANGE if type(pipeline).__name__.startswith(_MINUS_ONE_TO_ONE_PT_PREFIX) else None
+        self.tensor_range = CHAIN_RANGE if type(_innermost(pipeline)).__name__.startswith(_MINUS_ONE_TO_ONE_PT_PREFIX) else None
 
     def __getattr__(self, name: str) -> Any:
         if name in ("pipeline", "postprocessor", "tensor_range"):

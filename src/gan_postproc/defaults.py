@@ -29,6 +29,8 @@ class Defaults:
     filter_max_attempts: int = 100
     #: Samples per method in ``gan-postproc demo``.
     demo_samples: int = 1000
+    #: Samples per row of the demo's diffusion-model rows (DG), which cost more per sample than the GANs.
+    demo_diffusion_samples: int = 500
     #: Samples per shard written by ``gan-postproc sample`` (the unit of resuming).
     sample_shard_size: int = 1000
     #: Latents averaged into w_avg for truncating generators that do not track it

@@ -22,13 +22,14 @@ from . import (
     sample_command,
     shape_command,
     train_classifier_command,
+    train_dg_command,
     train_importance_command,
 )
 
 #: Subcommand modules; each has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
 COMMANDS: tuple[ModuleType, ...] = (
     demo_command, plugins_command, sample_command, calibrate_command, shape_command, refine_command,
-    train_classifier_command, train_importance_command, bench_command,
+    train_classifier_command, train_importance_command, train_dg_command, bench_command,
 )
 
 

@@ -28,5 +28,22 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(check_count(args.threads, "--threads"))
     start = time.perf_counter()
     results = run_digits_suite(quick=True, n=args.n, seeds=[args.seed], out=args.out, only=args.only)
+    if args.only is None:
+        _diffusion_rows(args)
     print(f"demo finished in {time.perf_counter() - start:.0f} s")
     return 1 if any(r["error"] for r in results.values()) else 0
+
+
+def _diffusion_rows(args: argparse.Namespace) -> None:
+    """Discriminator guidance on the shipped digits diffusion model, when diffusers is installed (else say how to get it)."""
+    import importlib.util
+
+    if importlib.util.find_spec("diffusers") is None:
+        print("\ndiscriminator guidance (DG) rows skipped: they need diffusers, pip install 'gan-postproc[diffusers]'")
+        return
+    from ..benchmarks.dg_digits import run_demo
+    from ..io import atomic_write_json
+
+    rows = run_demo(min(args.n, DEFAULTS.demo_diffusion_samples), args.seed)
+    if args.out is not None:
+        atomic_write_json(f"{args.out}/dg_results.json", rows)
