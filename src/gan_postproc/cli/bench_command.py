@@ -4,6 +4,8 @@ Benchmarks are found through the entry-point group ``gan_postproc.benchmarks``
 (name -> module), so a third-party package adds one the way it adds a plugin.
 A benchmark module has ``NAME`` (its entry-point name), ``HELP``,
 ``add_arguments(parser)`` and ``run(args)``, which returns what ``--json`` prints.
+It may also add rows to ``gan-postproc demo`` with a function
+``demo_rows(n, seed, out)`` (``out``: the demo's ``--out`` folder or ``None``).
 """
 
 from __future__ import annotations
