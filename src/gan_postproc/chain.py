@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from .adapter import Adapter
 from .batch import SampleBatch
+from .batching import using_batch_size
 from .defaults import DEFAULTS
 from .errors import GanPostprocError, HookError, InputError, InputTypeError, PluginError
 from .manager import PluginManager, get_plugin_manager
@@ -156,10 +157,11 @@ class Chain:
         seed = check_seed(seed)
         if self._setup_seed == seed:
             return
-        if self.adapter is not None:
-            _in_stage(f"sampler {self.sampler.name!r} setup", self.sampler.setup, self.adapter, seed)
-        for refiner in self.refiners:
-            _in_stage(f"refiner {refiner.name!r} setup", refiner.setup, self.adapter, seed)
+        with using_batch_size(self.batch_size):  # setup passes (burn-in, calibration, probes) run in batches of batch_size
+            if self.adapter is not None:
+                _in_stage(f"sampler {self.sampler.name!r} setup", self.sampler.setup, self.adapter, seed)
+            for refiner in self.refiners:
+                _in_stage(f"refiner {refiner.name!r} setup", refiner.setup, self.adapter, seed)
         self._setup_seed = seed
 
     def sample(
@@ -249,10 +251,11 @@ class Chain:
     def run_request(self, request: SampleRequest, batch_index: int = 0) -> SampleBatch:
         """Sampler, generator, refiners, filter hooks and ``batch_done`` for one request."""
         self._ensure_setup(request.seed)
-        batch = self._run_once(request, batch_index)
-        keep = self._filter(batch, batch_index)
-        if keep is not None and not bool(keep.all()):
-            batch = self._redraw(request, batch, keep, batch_index)
+        with using_batch_size(self.batch_size):
+            batch = self._run_once(request, batch_index)
+            keep = self._filter(batch, batch_index)
+            if keep is not None and not bool(keep.all()):
+                batch = self._redraw(request, batch, keep, batch_index)
         self._call_hook("gan_postproc_batch_done", chain=self, batch=batch, batch_index=batch_index)
         return batch
 
@@ -260,8 +263,9 @@ class Chain:
         """Apply the refiners (only) to an existing batch with ``images`` set."""
         check_batch(batch, "Chain.refine", num_classes=None if self.adapter is None else self.adapter.num_classes)
         self._ensure_setup(DEFAULTS.seed)
-        for refiner in self.refiners:
-            batch = self._apply_refiner(refiner, batch, batch_index)
+        with using_batch_size(self.batch_size):
+            for refiner in self.refiners:
+                batch = self._apply_refiner(refiner, batch, batch_index)
         return batch
 
     # --- stages -------------------------------------------------------------
