@@ -606,7 +606,9 @@ class HeldProposals:
 
     def take(self, rows: torch.Tensor, block: ScoredProposals, offset: int) -> None:
         """Replace the held proposal by proposal ``block.rounds[offset]`` where ``rows`` (``[n]`` bool) is True."""
-        self.latents[rows.to(self.latents.device)] = block.latents[offset][rows.to(self.latents.device)]
-        self.samples[rows.to(self.samples.device)] = block.samples[offset][rows.to(self.samples.device)]
+        on_latents = rows.to(self.latents.device)
+        self.latents[on_latents] = block.latents[offset][on_latents]
+        on_samples = on_latents.to(self.samples.device)
+        self.samples[on_samples] = block.samples[offset][on_samples]
         self.log_ratio = torch.where(rows, block.log_ratio[offset], self.log_ratio)
         self.round[rows] = block.rounds[offset]
