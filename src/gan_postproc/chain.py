@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -392,12 +393,16 @@ def _check_stage_output(
         raise PluginError(f"{where} returned a batch without images")
     if batch.value_range != (None if value_range is None else tuple(value_range)):
         raise PluginError(f"{where} returned samples declared in value range {batch.value_range}, but it was given {value_range}; a plugin must keep the range")
-    finite = finite_rows(batch.images)
-    if not bool(finite.all()):
+    # One pass over the images and one device sync: NaN propagates into the min/max and inf lies outside any range.
+    if batch.value_range is None:
+        lo = hi = 0.0 if bool(torch.isfinite(batch.images).all()) else math.nan
+    else:
+        lo, hi = torch.stack(torch.aminmax(batch.images.detach())).tolist() if batch.images.numel() else (0.0, 0.0)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        finite = finite_rows(batch.images)
         raise PluginError(f"{where} produced NaN/inf in {int((~finite).sum())} of {len(batch)} samples")
     if batch.value_range is not None:
         low, high = batch.value_range
-        lo, hi = float(batch.images.min()), float(batch.images.max())
         if lo < low - _RANGE_TOLERANCE * (high - low) or hi > high + _RANGE_TOLERANCE * (high - low):
             raise PluginError(
                 f"{where} produced samples with values in [{lo:.4g}, {hi:.4g}], outside their value range "
