@@ -34,7 +34,6 @@ kernels' own behaviour (numerics, memory) -- the tests in
 
 from __future__ import annotations
 
-import copy
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -241,7 +240,3 @@ def _module_tensors(module: torch.nn.Module) -> Iterator[torch.Tensor]:
 def _name(func: Any) -> str:
     return getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func)
 
-
-def fake_copy(module: torch.nn.Module) -> torch.nn.Module:
-    """A deep copy of ``module`` (to move to the fake device without touching the original)."""
-    return copy.deepcopy(module)
