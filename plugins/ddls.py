@@ -51,7 +51,7 @@ from gan_postproc.validation import check_count, check_positive
 
 from ._discriminator import potential, resolve_discriminator
 
-__all__ = ["DDLS"]
+__all__ = ["DDLS", "langevin_floor"]
 
 
 class DDLS(LatentSampler):
@@ -166,10 +166,10 @@ def gan_postproc_benchmark_setups(context: BenchmarkContext) -> list[BenchmarkSe
         return []
     sampler = DDLS(steps=TOY2D_STEPS, decay_steps=TOY2D_DECAY_STEPS)
     note = f"{TOY2D_STEPS} Langevin steps, eps {sampler.step_size} x{sampler.decay} every {TOY2D_DECAY_STEPS}; d = raw critic score"
-    return [BenchmarkSetup(name="ddls", sampler=sampler, floor=_floor(sampler, context.adapter), note=note)]
+    return [BenchmarkSetup(name="ddls", sampler=sampler, floor=langevin_floor(sampler, context.adapter), note=note)]
 
 
-def _floor(sampler: DDLS, adapter: Adapter) -> FloorFn:
+def langevin_floor(sampler: DDLS, adapter: Adapter) -> FloorFn:
     """The passes DDLS cannot avoid: ``steps`` gradient passes through generator and discriminator."""
 
     def floor(batch: SampleBatch, report: RunReport) -> None:

@@ -59,7 +59,7 @@ from gan_postproc.validation import check_count, check_positive, check_probabili
 
 from ._discriminator import potential, realness, resolve_discriminator
 
-__all__ = ["DOT", "Space", "SPACES", "estimate_k_eff"]
+__all__ = ["DOT", "Space", "SPACES", "estimate_k_eff", "transport_floor"]
 
 Space = Literal["target", "latent"]
 #: Where DOT moves samples.
@@ -315,11 +315,11 @@ def gan_postproc_benchmark_setups(context: BenchmarkContext) -> list[BenchmarkSe
     for row, space in (("dot", "target"), ("dot_latent", "latent")):
         refiner = DOT(space=space)  # type: ignore[arg-type]
         note = f"{space} space, Adam lr {refiner.lr} betas {refiner.betas}, {refiner.steps} steps, K_eff as the reference"
-        rows.append(BenchmarkSetup(name=row, refiners=[refiner], floor=_floor(refiner, context.adapter), note=note))
+        rows.append(BenchmarkSetup(name=row, refiners=[refiner], floor=transport_floor(refiner, context.adapter), note=note))
     return rows
 
 
-def _floor(refiner: DOT, adapter: Adapter) -> FloorFn:
+def transport_floor(refiner: DOT, adapter: Adapter) -> FloorFn:
     """The passes DOT cannot avoid: ``steps`` gradient passes through the discriminator
     (and, in latent space, the generator) on the batch."""
 
