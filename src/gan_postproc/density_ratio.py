@@ -531,7 +531,7 @@ def network_floor(adapter: Adapter, ratio: DensityRatio) -> FloorFn:
             latents = adapter.prior.sample(0, indices, "floor", device=adapter.device)
             labels = None if adapter.num_classes is None else rng.randint(0, indices, adapter.num_classes, "floor", device=adapter.device)
             with torch.no_grad():
-                samples = adapter.generate(latents, labels)
+                samples, labels, _ = discriminator.padded(adapter.generate(latents, labels), labels)  # as raw_logit pads
                 if discriminator.output is ScoreKind.CRITIC:
                     discriminator(samples, labels)
                 else:
