@@ -31,9 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_postproc.adapter import LATENT_LAYER, Adapter
-from gan_postproc.batch import SampleBatch
-from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
-from gan_postproc.chain import RunReport
+from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup, generator_floor
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import CheckpointError, GanPostprocError, InputError, InputTypeError
 from gan_postproc.loading import checked_entries, load_state_dict_strict, metadata_json, read_safetensors, read_safetensors_metadata
@@ -336,11 +334,6 @@ def benchmark_rows(
         return []
     network = load_shipped_importance_network(context.dataset)
     settings = ImportanceNetwork.read_info(asset_path(*SHIPPED_NETWORKS[context.dataset])).get("samplers", {}).get(name, {})
-    adapter = context.adapter
-
-    def floor(batch: SampleBatch, report: RunReport) -> None:
-        with torch.no_grad():
-            adapter.generate(batch.latents)
-
+    floor = generator_floor(context.adapter)
     detail = ", ".join(f"{key}={value}" for key, value in sorted(settings.items()))
     return [BenchmarkSetup(name=name, sampler=make_sampler(network, settings), floor=floor, note=f"{note} ({detail})" if detail else note)]

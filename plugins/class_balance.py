@@ -47,6 +47,7 @@ from torch import nn
 from gan_postproc import hookimpl
 from gan_postproc.adapter import Adapter
 from gan_postproc.batch import SampleBatch
+from gan_postproc.batching import row_slices
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import InputError
@@ -145,12 +146,14 @@ class ClassBalanceSampler(RejectionSampler):
             )
         self._conditional = adapter.conditional
         self.proposal.setup(adapter, seed)
-        indices = torch.arange(self.calibration_samples, dtype=torch.int64) + _CALIBRATION_OFFSET
-        request = SampleRequest(indices=indices, seed=seed)
-        if adapter.conditional:
-            request = SampleRequest(indices=indices, seed=seed, labels=request.draw_labels(adapter, self.name).cpu())
-        predicted = classify(self.classifier, propose_images(self.proposal, adapter, request).images).argmax(dim=1)
-        self._calibrated = class_histogram(predicted, num_classes)
+        predicted = []
+        for rows in row_slices(self.calibration_samples):  # a batch at a time: memory set by the batch, not by calibration_samples
+            indices = torch.arange(rows.start, rows.stop, dtype=torch.int64) + _CALIBRATION_OFFSET
+            request = SampleRequest(indices=indices, seed=seed)
+            if adapter.conditional:
+                request = SampleRequest(indices=indices, seed=seed, labels=request.draw_labels(adapter, self.name).cpu())
+            predicted.append(classify(self.classifier, propose_images(self.proposal, adapter, request).images).argmax(dim=1))
+        self._calibrated = class_histogram(torch.cat(predicted), num_classes)
         self.begin_run()
 
     def begin_run(self) -> None:

@@ -17,7 +17,8 @@ class Defaults:
 
     #: Seed of a run when none is given.
     seed: int = 0
-    #: Samples a chain generates per batch.
+    #: Samples a chain generates per batch; setup and scoring passes (burn-in, calibration, probes,
+    #: pools) put at most this many through a network at once too (gan_postproc.batching).
     batch_size: int = 256
     #: Most proposals per sample a rejection sampler makes before giving up.
     rejection_max_rounds: int = 10_000
@@ -113,8 +114,6 @@ class Defaults:
     #: Generated samples a density-ratio sampler scores in setup to check that the
     #: discriminator separates samples at all (a constant output is refused).
     density_ratio_probe_size: int = 1_000
-    #: Samples scored per network call in setup (burn-in, calibration, probes).
-    density_ratio_score_batch_size: int = 1_024
     #: Seeds passed to a real-data function ``(n, seed)`` lie below this (the benchmark
     #: suites reserve higher seeds for the points they measure against).
     real_data_seed_limit: int = 10_000
