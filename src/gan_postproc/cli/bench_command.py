@@ -84,16 +84,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
     with contextlib.redirect_stdout(sys.stderr):  # the tables go to stderr, so stdout is pure JSON
         result = module.run(options)
-    print(json.dumps(_standard_json(result), indent=2, allow_nan=False))
+    print(json.dumps(standard_json(result), indent=2, allow_nan=False))
     return 0
 
 
-def _standard_json(value: object) -> object:
+def standard_json(value: object) -> object:
     """``value`` with NaN and infinities as ``null`` (a metric that could not be computed), so any JSON parser reads it."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {key: _standard_json(item) for key, item in value.items()}
+        return {key: standard_json(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_standard_json(item) for item in value]
+        return [standard_json(item) for item in value]
     return value
