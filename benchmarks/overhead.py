@@ -20,7 +20,7 @@ import torch
 
 from gan_postproc.bench.contexts import TOY2D_DATASETS, digits_context, toy2d_context
 from gan_postproc.bench.report import describe_run, format_table
-from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup, collect_setups
+from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup, collect_setups, generator_floor
 from gan_postproc.pipeline.chain import Chain
 from gan_postproc.plugin_system.manager import get_plugin_manager
 
@@ -47,12 +47,7 @@ def _best_seconds(fn: Callable[[], Any], repeats: int) -> float:
 
 def _baseline_floor(context: BenchmarkContext, conditional: bool) -> BenchmarkSetup:
     adapter = context.conditional_adapter if conditional else context.adapter
-
-    def floor(batch, report):
-        with torch.no_grad():
-            adapter.generate(batch.latents, batch.labels)
-
-    return BenchmarkSetup("baseline_conditional" if conditional else "baseline", conditional=conditional, floor=floor)
+    return BenchmarkSetup("baseline_conditional" if conditional else "baseline", conditional=conditional, floor=generator_floor(adapter))
 
 
 def _measure(context: BenchmarkContext, row: BenchmarkSetup, n: int, repeats: int) -> dict[str, Any]:

@@ -177,6 +177,13 @@ def synthetic_training(data: Mapping[str, Any]) -> str:
     return _table(["data", "transforms (crop)", "filtering", "truncation (psi 1.5)", "accuracy (%)"], body)
 
 
+def dg_digits(data: Mapping[str, Any]) -> str:
+    """``bench dg_digits``: the benchmark's own rendering of its results file (one renderer, not two)."""
+    from .dg_digits import render_markdown
+
+    return render_markdown(data).rstrip("\n") + "\n"
+
+
 #: Every view a marker can name.
 VIEWS: dict[str, Callable[[Any], str]] = {
     "digits": digits_view(),
@@ -195,6 +202,7 @@ VIEWS: dict[str, Callable[[Any], str]] = {
     "bigroc-norm": bigroc_ablation("norm"),
     "bigroc-debias": bigroc_ablation("debias"),
     "synthetic-training": synthetic_training,
+    "dg-digits": dg_digits,
 }
 
 

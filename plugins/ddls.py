@@ -17,10 +17,12 @@ The noise of step ``k`` for sample ``i`` is keyed by ``(seed, i, k)``
 (:meth:`~gan_postproc.SampleRequest.normal`), so a sample's chain does not depend on the
 batch it runs in, and the same seed gives the same latents.
 
-Priors: for a normal prior ``-log p0`` contributes ``z`` to the gradient; a uniform prior
-contributes nothing inside its box, and a step that leaves the box is reflected back at its
-walls (reflected Langevin dynamics, which keeps the target distribution on the box; clipping
-instead would pile latents up on the walls), so latents stay in the prior's support.
+Priors: for a normal prior ``-log p0`` contributes ``z`` to the gradient; a truncated normal
+(BigGAN's, StudioGAN's) contributes the same inside its box, a uniform prior nothing. For the
+two bounded priors a step that leaves the box ``[low, high]`` is reflected back at its walls
+(reflected Langevin dynamics, which keeps the target distribution on the box; clipping instead
+would pile latents up on the walls; a one-sided truncation reflects at its one finite wall), so
+latents always stay in the prior's support.
 
 Discriminator conventions: ``d`` is the logit of a probability or logit discriminator (the
 paper's setting, in which ``p_t`` is the corrected data distribution). For a WGAN/hinge
@@ -31,6 +33,7 @@ scale. (The paper derives this reading for WGAN critics as well, up to a tempera
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -49,7 +52,7 @@ from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest
 from gan_postproc.pipeline.scoring import Discriminator
 from gan_postproc.validation import check_count, check_positive
 
-__all__ = ["DDLS"]
+__all__ = ["DDLS", "langevin_floor"]
 
 
 @dataclass(frozen=True)
@@ -131,12 +134,12 @@ class DDLS(LatentSampler):
             zk = z.detach().requires_grad_(True)
             with torch.enable_grad():
                 energy = -potential(discriminator, adapter.generate(zk, labels), labels)
-                if prior.kind == "normal":
+                if prior.kind != "uniform":  # normal, truncated normal: -log p0(z) = |z|^2 / 2 + const on the support
                     energy = energy - prior.log_prob(zk)
                 (grad,) = torch.autograd.grad(energy.sum(), zk)
-            noise = request.normal(prior.shape, "ddls", step).to(z.device)
+            noise = request.normal(prior.shape, "ddls", step, device=z.device)
             moved = z.detach() - 0.5 * eps * grad + (eps**0.5) * sigma * noise
-            if prior.kind == "uniform":
+            if prior.bounded:
                 moved = _reflect(moved, prior.low, prior.high)
             z = guard.keep_finite(z.detach(), moved)
             if (step + 1) % self.decay_steps == 0:
@@ -156,10 +159,16 @@ class DDLS(LatentSampler):
 
 
 def _reflect(z: torch.Tensor, low: float, high: float) -> torch.Tensor:
-    """Fold ``z`` into ``[low, high]`` by reflecting at the walls (as often as needed)."""
-    width = high - low
-    folded = torch.remainder(z - low, 2 * width)
-    return low + torch.where(folded > width, 2 * width - folded, folded)
+    """Fold ``z`` into ``[low, high]`` by reflecting at the walls (as often as needed); an infinite bound has no wall."""
+    if math.isinf(high):
+        folded = low + (z - low).abs()
+    elif math.isinf(low):
+        folded = high - (high - z).abs()
+    else:
+        width = high - low
+        offset = torch.remainder(z - low, 2 * width)
+        folded = low + torch.where(offset > width, 2 * width - offset, offset)
+    return folded.clamp(low, high)  # float rounding at a wall must not leave the support
 
 
 @hookimpl
@@ -178,10 +187,10 @@ def gan_postproc_benchmark_setups(context: BenchmarkContext) -> list[BenchmarkSe
         return []
     sampler = DDLS(steps=TOY2D_STEPS, decay_steps=TOY2D_DECAY_STEPS)
     note = f"{TOY2D_STEPS} Langevin steps, eps {sampler.step_size} x{sampler.decay} every {TOY2D_DECAY_STEPS}; d = raw critic score"
-    return [BenchmarkSetup(name="ddls", sampler=sampler, floor=_floor(sampler, context.adapter), note=note)]
+    return [BenchmarkSetup(name="ddls", sampler=sampler, floor=langevin_floor(sampler, context.adapter), note=note)]
 
 
-def _floor(sampler: DDLS, adapter: Adapter) -> FloorFn:
+def langevin_floor(sampler: DDLS, adapter: Adapter) -> FloorFn:
     """The passes DDLS cannot avoid: ``steps`` gradient passes through generator and discriminator."""
 
     def floor(batch: SampleBatch, report: RunReport) -> None:

@@ -50,15 +50,17 @@ from gan_postproc.errors import InputError
 from gan_postproc.gradients import autograd_ready, gradients_on
 from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.batch import SampleBatch
+from gan_postproc.pipeline.batching import row_slices
 from gan_postproc.pipeline.chain import RunReport
 from gan_postproc.pipeline.discriminator_readings import potential, realness, resolve_discriminator
 from gan_postproc.pipeline.numerics import FiniteGuard
 from gan_postproc.pipeline.ranges import clamp_to
 from gan_postproc.pipeline.refiner import Refiner
 from gan_postproc.pipeline.scoring import Discriminator
+from gan_postproc.pipeline.splitting import module_device
 from gan_postproc.validation import check_count, check_positive, check_probability
 
-__all__ = ["DOT", "Space", "SPACES", "estimate_k_eff"]
+__all__ = ["DOT", "Space", "SPACES", "estimate_k_eff", "transport_floor"]
 
 
 @dataclass(frozen=True)
@@ -188,9 +190,12 @@ class DOT(Refiner):
             raise InputError(f"dot needs at least 4 images to estimate K_eff from them, got {len(x)}; pass k_eff=... instead")
         y = None if any(label is None for label in labels) else torch.cat(labels)[: len(x)]
         n = len(x) // 2 * 2
+        device = module_device(discriminator)
         with torch.no_grad():
-            d = potential(discriminator, x[:n], None if y is None else y[:n])
-        self.k_eff = _k_eff(d[0::2], d[1::2], x[0:n:2] - x[1:n:2], min(self.k_eff_trials, n // 2))
+            d = torch.cat([
+                potential(discriminator, x[rows].to(device), None if y is None else y[rows].to(device)) for rows in row_slices(n)
+            ]).to(x.device)
+        self.k_eff = _mean_of_maxima(_ratios(d[0::2], d[1::2], x[0:n:2] - x[1:n:2]), min(self.k_eff_trials, n // 2))
 
     def refine(self, batch: SampleBatch, adapter: Adapter | None) -> SampleBatch:
         self.check_batch(batch, adapter, need_latents=self.space == "latent")
@@ -198,7 +203,7 @@ class DOT(Refiner):
         if self._ready_for is None or self._ready_for[:2] != (id(adapter), id(discriminator)):
             self.setup(adapter, DEFAULTS.seed)
         guard = FiniteGuard(self.name, len(batch))
-        device = batch.device if adapter is None else adapter.device
+        device = module_device(discriminator) if adapter is None else adapter.device  # where the networks run
         labels = None if batch.labels is None else autograd_ready(batch.labels).to(device)
         if self.space == "target":
             value_range = batch.value_range if adapter is None else adapter.value_range
@@ -285,25 +290,33 @@ def estimate_k_eff(
     """
     trials = check_count(trials, "trials")
     pairs = check_count(pairs, "pairs", minimum=2)
-    indices = torch.arange(pairs)
-    ends = []
+    ratios = []
     with torch.no_grad():
         for trial in range(trials):
-            for end in (1, 2):
-                z = adapter.prior.sample(seed, indices, "dot_keff", trial, end).to(adapter.device)
-                labels = None
-                if adapter.conditional:
-                    labels = rng.randint(seed, indices, adapter.num_classes, "dot_keff_label", trial, end).to(adapter.device)  # type: ignore[arg-type]
-                x = adapter.generate_finite(z, labels)
-                ends.append((z, x, potential(discriminator, x, labels)))
-    (z1, x1, d1), (z2, x2, d2) = (tuple(torch.cat(part) for part in zip(*ends[end::2])) for end in (0, 1))
-    return _k_eff(d1, d2, (z1 - z2) if space == "latent" else (x1 - x2), trials)
+            for rows in row_slices(pairs):  # a batch of pairs at a time: memory set by the batch, not by trials x pairs
+                indices = torch.arange(rows.start, rows.stop)
+                ends = []
+                for end in (1, 2):
+                    z = adapter.prior.sample(seed, indices, "dot_keff", trial, end, device=adapter.device)
+                    labels = None
+                    if adapter.conditional:
+                        labels = rng.randint(seed, indices, adapter.num_classes, "dot_keff_label", trial, end, device=adapter.device)  # type: ignore[arg-type]
+                    x = adapter.generate_finite(z, labels)
+                    ends.append((z, x, potential(discriminator, x, labels)))
+                (z1, x1, d1), (z2, x2, d2) = ends
+                ratios.append(_ratios(d1, d2, (z1 - z2) if space == "latent" else (x1 - x2)))
+    return _mean_of_maxima(torch.cat(ratios), trials)
 
 
-def _k_eff(d1: torch.Tensor, d2: torch.Tensor, difference: torch.Tensor, trials: int) -> float:
-    """The mean over ``trials`` equal groups of pairs of the largest ``|d1 - d2| / ||difference||``."""
-    ratio = (d1 - d2).abs() / difference.flatten(1).norm(dim=1).clamp_min(1e-12)
-    k_eff = sum(float(group.max()) for group in ratio.chunk(trials)) / len(ratio.chunk(trials))
+def _ratios(d1: torch.Tensor, d2: torch.Tensor, difference: torch.Tensor) -> torch.Tensor:
+    """``|d1 - d2| / ||difference||`` per pair, ``[P]``."""
+    return (d1 - d2).abs() / difference.flatten(1).norm(dim=1).clamp_min(1e-12)
+
+
+def _mean_of_maxima(ratio: torch.Tensor, trials: int) -> float:
+    """The mean over ``trials`` equal consecutive groups of ``ratio`` of each group's largest value."""
+    groups = ratio.chunk(trials)
+    k_eff = float(torch.stack([group.max() for group in groups]).mean())
     if not math.isfinite(k_eff) or k_eff <= 0:
         raise InputError(
             f"the estimated K_eff is {k_eff}: the discriminator gives (nearly) the same score to every sample; "
@@ -325,11 +338,11 @@ def gan_postproc_benchmark_setups(context: BenchmarkContext) -> list[BenchmarkSe
     for row, space in (("dot", "target"), ("dot_latent", "latent")):
         refiner = DOT(space=space)  # type: ignore[arg-type]
         note = f"{space} space, Adam lr {refiner.lr} betas {refiner.betas}, {refiner.steps} steps, K_eff as the reference"
-        rows.append(BenchmarkSetup(name=row, refiners=[refiner], floor=_floor(refiner, context.adapter), note=note))
+        rows.append(BenchmarkSetup(name=row, refiners=[refiner], floor=transport_floor(refiner, context.adapter), note=note))
     return rows
 
 
-def _floor(refiner: DOT, adapter: Adapter) -> FloorFn:
+def transport_floor(refiner: DOT, adapter: Adapter) -> FloorFn:
     """The passes DOT cannot avoid: ``steps`` gradient passes through the discriminator
     (and, in latent space, the generator) on the batch."""
 

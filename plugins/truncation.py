@@ -35,12 +35,11 @@ from typing import Literal
 import torch
 
 from gan_postproc import hookimpl
-from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
+from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup, generator_floor
 from gan_postproc.defaults import Defaults
 from gan_postproc.errors import AcceptanceError, InputError
 from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.batch import SampleBatch
-from gan_postproc.pipeline.chain import RunReport
 from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest
 from gan_postproc.validation import check_count, check_positive, check_probability
 
@@ -186,11 +185,5 @@ def gan_postproc_register_samplers() -> list[type[LatentSampler]]:
 def gan_postproc_benchmark_setups(context: BenchmarkContext) -> list[BenchmarkSetup]:
     if context.suite not in ("demo", "digits") or context.adapter.prior.kind != "normal":
         return []
-    adapter = context.adapter
-
-    def floor(batch: SampleBatch, report: RunReport) -> None:
-        with torch.no_grad():
-            adapter.generate(batch.latents, batch.labels)
-
     note = f"truncated-normal prior, psi = {DEFAULTS.truncation_psi:g} (Slim's value)"
-    return [BenchmarkSetup("truncation", TruncationSampler(), floor=floor, note=note)]
+    return [BenchmarkSetup("truncation", TruncationSampler(), floor=generator_floor(context.adapter), note=note)]

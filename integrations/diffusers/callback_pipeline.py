@@ -19,15 +19,28 @@ from gan_postproc.errors import InputError, InputTypeError, PluginError
 from .adapter import require_diffusers
 from .callback import LATENTS
 
-__all__ = ["CallbackPipeline", "bound_arguments"]
+__all__ = ["CallbackPipeline", "bound_arguments", "call_signature", "innermost"]
+
+
+def innermost(pipeline: Any) -> Any:
+    """The diffusers pipeline inside gan-postproc wrappers (classes with ``wraps_pipeline``, which pass their
+    arguments through to ``.pipeline``), or ``pipeline`` itself."""
+    while getattr(type(pipeline), "wraps_pipeline", False):
+        pipeline = pipeline.pipeline
+    return pipeline
+
+
+def call_signature(pipeline: Any) -> inspect.Signature:
+    """The signature of ``pipeline(...)`` (of the wrapped pipeline, for a wrapper)."""
+    return inspect.signature(innermost(pipeline).__call__)
 
 
 def _has_native_callback(pipeline: Any) -> bool:
-    return "callback_on_step_end" in inspect.signature(pipeline.__call__).parameters
+    return "callback_on_step_end" in call_signature(pipeline).parameters
 
 
 def bound_arguments(pipeline: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-    signature = inspect.signature(pipeline.__call__)
+    signature = call_signature(pipeline)
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as error:
@@ -100,6 +113,9 @@ class CallbackPipeline:
         refined = CallbackPipeline(DDPMPipeline(unet=unet, scheduler=scheduler), DiffusersCallback([...]))
         images = refined(batch_size=4, num_inference_steps=50).images
     """
+
+    #: Passes its arguments to the wrapped pipeline (see :func:`call_signature`).
+    wraps_pipeline = True
 
     def __init__(self, pipeline: Any, callback: Callable[..., Any]) -> None:
         require_diffusers("CallbackPipeline")

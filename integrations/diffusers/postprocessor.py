@@ -24,7 +24,7 @@ from gan_postproc.pipeline.refiner import Refiner
 from gan_postproc.validation import ValueRange, check_in_range, check_tensor
 
 from .adapter import require_diffusers
-from .callback_pipeline import bound_arguments
+from .callback_pipeline import bound_arguments, innermost
 
 __all__ = ["DiffusersPostprocessor", "RefinedPipeline"]
 
@@ -188,11 +188,14 @@ class RefinedPipeline:
     pipeline are readable through the wrapper.
     """
 
+    #: Passes its arguments to the wrapped pipeline (see :func:`~.callback_pipeline.call_signature`).
+    wraps_pipeline = True
+
     def __init__(self, pipeline: Any, postprocessor: DiffusersPostprocessor) -> None:
         require_diffusers("RefinedPipeline")
         self.pipeline = pipeline
         self.postprocessor = postprocessor
-        self.tensor_range = CHAIN_RANGE if type(pipeline).__name__.startswith(_MINUS_ONE_TO_ONE_PT_PREFIX) else None
+        self.tensor_range = CHAIN_RANGE if type(innermost(pipeline)).__name__.startswith(_MINUS_ONE_TO_ONE_PT_PREFIX) else None
 
     def __getattr__(self, name: str) -> Any:
         if name in ("pipeline", "postprocessor", "tensor_range"):

@@ -58,6 +58,7 @@ from gan_postproc.files.writing import atomic_write, atomic_write_json
 from gan_postproc.gradients import autograd_ready
 from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.batch import SampleBatch, check_batch
+from gan_postproc.pipeline.batching import row_slices, work_batch_size
 from gan_postproc.pipeline.chain import RunReport
 from gan_postproc.pipeline.numerics import FiniteGuard
 from gan_postproc.pipeline.ranges import CHAIN_RANGE, clamp_to, rescale
@@ -254,18 +255,18 @@ class LogitDebias:
 
 def _sum_logits(classifier: Classifier, batches: Iterable[torch.Tensor], autocast: bool) -> tuple[torch.Tensor, int]:
     """Sum of the logits ``[K]`` (float64) over all images of ``batches``, and how many there were."""
-    total = torch.zeros(classifier.num_classes, dtype=torch.float64)
-    count = 0
     device = _device_of(classifier)
+    total = torch.zeros(classifier.num_classes, dtype=torch.float64, device=device)  # summed on the device: no copy per batch
+    count = 0
     with torch.no_grad():
         for batch in batches:
             batch = check_tensor(batch, "debias images", floating=True)
             check_finite(batch, "debias images")
             with _autocast(device, autocast):
                 logits = classifier(batch.to(device))
-            total += logits.double().sum(0).cpu()
+            total += logits.double().sum(0)
             count += batch.shape[0]
-    return total, count
+    return total.cpu(), count
 
 
 def _device_of(module: torch.nn.Module) -> torch.device:
@@ -305,7 +306,8 @@ class BIGRoC(Refiner):
             or ready offsets (a :class:`LogitDebias`, a ``[K]`` tensor ``d``, or
             the path of a file written by :meth:`LogitDebias.save`).
         debias_samples: generated images used to estimate the offsets.
-        batch_size: images per classifier call while estimating the offsets.
+        batch_size: images per classifier call while estimating the offsets; ``None`` (default):
+            the chain's ``batch_size`` (:func:`~gan_postproc.pipeline.batching.work_batch_size`).
         autocast: run the classifier under :func:`torch.autocast` (bfloat16 on
             CPU, float16 on CUDA); gradients and the update stay in float32.
 
@@ -328,7 +330,7 @@ class BIGRoC(Refiner):
         labels: LabelMode = "auto",
         debias: bool | LogitDebias | torch.Tensor | str | os.PathLike[str] = True,
         debias_samples: int = DEFAULTS.bigroc_debias_samples,
-        batch_size: int = DEFAULTS.batch_size,
+        batch_size: int | None = None,
         autocast: bool = False,
     ) -> None:
         if classifier is not None and not isinstance(classifier, Classifier):
@@ -344,7 +346,7 @@ class BIGRoC(Refiner):
         self.norm: Norm = check_choice(norm, "norm", NORMS)
         self.labels: LabelMode = check_choice(labels, "labels", LABEL_MODES)
         self.debias_samples = check_count(debias_samples, "debias_samples")
-        self.batch_size = check_count(batch_size, "batch_size")
+        self.batch_size = None if batch_size is None else check_count(batch_size, "batch_size")
         if not isinstance(autocast, bool):
             raise InputTypeError(f"autocast must be True or False, got {autocast!r}")
         self.autocast = autocast
@@ -428,12 +430,12 @@ class BIGRoC(Refiner):
 
     def _validation_images(self, adapter: Adapter, seed: int) -> Iterator[torch.Tensor]:
         """Generated images for the debias estimate, in chain units, batch by batch."""
-        for begin in range(0, self.debias_samples, self.batch_size):
-            indices = torch.arange(begin, min(begin + self.batch_size, self.debias_samples))
-            latents = adapter.prior.sample(seed, indices, "bigroc_debias").to(adapter.device)
+        for rows in row_slices(self.debias_samples, self.batch_size):
+            indices = torch.arange(rows.start, rows.stop)
+            latents = adapter.prior.sample(seed, indices, "bigroc_debias", device=adapter.device)
             labels = None
             if adapter.conditional:
-                labels = rng.randint(seed, indices, adapter.num_classes, "bigroc_debias_label").to(adapter.device)
+                labels = rng.randint(seed, indices, adapter.num_classes, "bigroc_debias_label", device=adapter.device)
             with torch.no_grad():
                 images = adapter.generate_finite(latents, labels)
             yield rescale(images, adapter.value_range, CHAIN_RANGE)
@@ -451,7 +453,7 @@ class BIGRoC(Refiner):
             The offsets, also stored in :attr:`debias_offsets` and kept from
             then on (a later :meth:`setup` does not re-estimate them).
         """
-        batches = images.split(self.batch_size) if isinstance(images, torch.Tensor) else images
+        batches = images.split(self.batch_size or work_batch_size()) if isinstance(images, torch.Tensor) else images
         chain_batches = (_to_chain(b, value_range, "images") for b in batches)
         self.debias_offsets = LogitDebias.estimate(self._resolve_classifier(None), chain_batches, autocast=self.autocast)
         self._estimate_debias = False  # explicitly fitted offsets are kept, like given ones

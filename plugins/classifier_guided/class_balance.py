@@ -50,6 +50,7 @@ from gan_postproc.errors import InputError
 from gan_postproc.metrics.balance import class_histogram
 from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.batch import SampleBatch
+from gan_postproc.pipeline.batching import row_slices
 from gan_postproc.pipeline.rejection import RejectionSampler
 from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest
 from gan_postproc.pipeline.scoring import Classifier
@@ -146,12 +147,14 @@ class ClassBalanceSampler(RejectionSampler):
             )
         self._conditional = adapter.conditional
         self.proposal.setup(adapter, seed)
-        indices = torch.arange(self.calibration_samples, dtype=torch.int64) + _CALIBRATION_OFFSET
-        request = SampleRequest(indices=indices, seed=seed)
-        if adapter.conditional:
-            request = SampleRequest(indices=indices, seed=seed, labels=request.draw_labels(adapter, self.name).cpu())
-        predicted = classify(self.classifier, propose_images(self.proposal, adapter, request).images).argmax(dim=1)
-        self._calibrated = class_histogram(predicted, num_classes)
+        predicted = []
+        for rows in row_slices(self.calibration_samples):  # a batch at a time: memory set by the batch, not by calibration_samples
+            indices = torch.arange(rows.start, rows.stop, dtype=torch.int64) + _CALIBRATION_OFFSET
+            request = SampleRequest(indices=indices, seed=seed)
+            if adapter.conditional:
+                request = SampleRequest(indices=indices, seed=seed, labels=request.draw_labels(adapter, self.name).cpu())
+            predicted.append(classify(self.classifier, propose_images(self.proposal, adapter, request).images).argmax(dim=1))
+        self._calibrated = class_histogram(torch.cat(predicted), num_classes)
         self.begin_run()
 
     def begin_run(self) -> None:

@@ -1,7 +1,7 @@
 """Collaborative sampling (Liu et al., AAAI 2020): the refiner (Algorithm 1) and discriminator shaping (Algorithm 2)."""
 
 from .defaults import DEFAULTS
-from .refiner import SELECTIONS, CollaborativeRefiner, RefinementResult, Selection, collaborative_refine, mean_realness
+from .refiner import SELECTIONS, CollaborativeRefiner, RefinementResult, Selection, collaborative_refine, mean_realness, refinement_floor
 from .shaped_files import (
     SHAPED_DIGITS_FILE,
     SHAPED_DIGITS_SETTINGS,
@@ -19,6 +19,7 @@ __all__ = [
     "SELECTIONS",
     "collaborative_refine",
     "mean_realness",
+    "refinement_floor",
     "shape_discriminator",
     "save_shaped_discriminator",
     "load_shaped_discriminator",

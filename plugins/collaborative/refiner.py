@@ -64,6 +64,7 @@ __all__ = [
     "SELECTIONS",
     "collaborative_refine",
     "mean_realness",
+    "refinement_floor",
 ]
 
 Selection = Literal["threshold", "best"]
@@ -379,17 +380,17 @@ def gan_postproc_benchmark_setups(context: BenchmarkContext) -> list[BenchmarkSe
         )
         note = (f"layer {refiner.layer}, K={refiner.steps}, lambda={refiner.step_size}, stop at mean real D; "
                 "shaped discriminator (Algorithm 2, shipped)")
-        return [BenchmarkSetup(name="collaborative", refiners=[refiner], floor=_floor(refiner, context.adapter), note=note)]
+        return [BenchmarkSetup(name="collaborative", refiners=[refiner], floor=refinement_floor(refiner, context.adapter), note=note)]
     if context.suite == "toy2d":
         refiner = CollaborativeRefiner(
             layer=TOY2D_LAYER, step_size=TOY2D_STEP_SIZE, real_data=context.real_data(TOY2D_REAL_SAMPLES, context.seed)
         )
         note = f"layer {TOY2D_LAYER}, K={refiner.steps}, lambda={TOY2D_STEP_SIZE}, stop at mean real D (Algorithm 1)"
-        return [BenchmarkSetup(name="collaborative", refiners=[refiner], floor=_floor(refiner, context.adapter), note=note)]
+        return [BenchmarkSetup(name="collaborative", refiners=[refiner], floor=refinement_floor(refiner, context.adapter), note=note)]
     return []
 
 
-def _floor(refiner: CollaborativeRefiner, adapter: Adapter) -> FloorFn:
+def refinement_floor(refiner: CollaborativeRefiner, adapter: Adapter) -> FloorFn:
     """The passes collaborative sampling cannot avoid: for every step a sample takes, one decode
     from the layer and one discriminator pass, both with gradient (read from ``refinement_steps``;
     with ``selection="best"`` every sample takes all ``K`` steps)."""

@@ -55,13 +55,14 @@ from gan_postproc.errors import CheckpointError, InputError, InputTypeError
 from gan_postproc.files.loading import checked_entries, load_state_dict_strict, metadata_json, read_safetensors
 from gan_postproc.files.writing import atomic_write, check_writable, remove_stale_temp_files
 from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.batching import row_slices
 from gan_postproc.pipeline.ranges import CHAIN_RANGE, rescale
 from gan_postproc.pipeline.scoring import Discriminator, ScoreKind, _to_per_sample
 from gan_postproc.pipeline.splitting import capture_output
 from gan_postproc.validation import check_count, check_labels, check_positive, check_sample_shape
 
 from .defaults import DEFAULTS
-from .real_samples import RealData, draw_prior_samples, real_order, real_samples
+from .real_samples import RealData, draw_prior_samples, prior_batches, real_order, real_samples
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -243,11 +244,10 @@ def _selection_criterion(
 
     def resampled_emd(discriminator: Discriminator) -> float:
         device = next((p.device for p in discriminator.parameters()), adapter.device)
-        chunk = DEFAULTS.density_ratio_score_batch_size
         logits = torch.cat([
-            discriminator.logit(fake[b : b + chunk].to(device), None if labels is None else labels[b : b + chunk].to(device)).double().cpu()
-            for b in range(0, len(fake), chunk)
-        ])
+            discriminator.logit(fake[rows].to(device), None if labels is None else labels[rows].to(device)).double()
+            for rows in row_slices(len(fake))
+        ]).cpu()
         pick = (logits + gumbel).view(n, pool).argmax(dim=1)  # Gumbel-max: an exact SIR draw from each pool
         return emd(fake.view(n, pool, -1)[torch.arange(n), pick], real)
 
@@ -255,28 +255,43 @@ def _selection_criterion(
 
 
 def _held_out_loss(module: nn.Module, real: torch.Tensor, real_labels: torch.Tensor | None, fake: torch.Tensor, fake_labels: torch.Tensor | None) -> float:
-    chunk = DEFAULTS.density_ratio_score_batch_size
-    total = 0.0
+    """Mean balanced BCE over held-out sets (held anywhere, e.g. on the CPU), moved to the module's device a batch at a time."""
+    device = _device(module)
+    total = torch.zeros((), dtype=torch.float64, device=device)
     with torch.no_grad():
-        for begin in range(0, len(real), chunk):
-            rows = slice(begin, begin + chunk)
-            part = _bce(
-                module,
-                real[rows],
-                None if real_labels is None else real_labels[rows],
-                fake[rows],
-                None if fake_labels is None else fake_labels[rows],
-            )
-            total += float(part) * len(real[rows])
-    return total / len(real)
+        for rows in row_slices(len(real)):
+            part = _bce(module, real[rows].to(device), _rows_to(real_labels, rows, device), fake[rows].to(device), _rows_to(fake_labels, rows, device))
+            total += part.double() * (rows.stop - rows.start)
+    return float(total) / len(real)
 
 
-def _platt_start(module: CalibratedScore, real: torch.Tensor, real_labels: torch.Tensor | None, fake: torch.Tensor, fake_labels: torch.Tensor | None) -> None:
-    """Set ``scale, bias`` by logistic regression of real/generated on the raw score (Platt scaling)."""
+def _rows_to(labels: torch.Tensor | None, rows: slice, device: torch.device) -> torch.Tensor | None:
+    return None if labels is None else labels[rows].to(device)
+
+
+def _device(module: nn.Module) -> torch.device:
+    return next((p.device for p in module.parameters()), torch.device("cpu"))
+
+
+def _platt_start(
+    module: CalibratedScore,
+    to_net: Callable[[torch.Tensor], torch.Tensor],
+    real: torch.Tensor,
+    real_labels: torch.Tensor | None,
+    fake: torch.Tensor,
+    fake_labels: torch.Tensor | None,
+) -> None:
+    """Set ``scale, bias`` by logistic regression of real/generated on the raw score (Platt scaling).
+
+    ``real`` and ``fake`` are chain-convention samples held anywhere; ``to_net`` maps a batch of them to
+    the network's input on its device, so only a batch is on the device at a time.
+    """
     n = min(len(real), len(fake), _PLATT_SAMPLES)
+    device = _device(module)
     with torch.no_grad():
-        scores = torch.cat([module.score(real[:n], None if real_labels is None else real_labels[:n]),
-                            module.score(fake[:n], None if fake_labels is None else fake_labels[:n])])
+        scores = torch.cat([
+            module.score(to_net(x[rows]), _rows_to(y, rows, device)) for x, y in ((real, real_labels), (fake, fake_labels)) for rows in row_slices(n)
+        ])
     targets = torch.cat([torch.ones(n), torch.zeros(n)])
     from sklearn.linear_model import LogisticRegression  # here, not at the top: scikit-learn is slow to import
 
@@ -420,14 +435,13 @@ def calibrate_discriminator(
         remove_stale_temp_files(checkpoint)
     real_train, real_train_labels, real_val, real_val_labels = _split_real(adapter, real_data, real_labels, holdout, seed)
     device = next((p.device for p in source.parameters()), adapter.device)
-    real_val_labels = None if real_val_labels is None else real_val_labels.to(device)
-    _, fake_val_labels, fake_val = draw_prior_samples(adapter, len(real_val), seed, "calibration_holdout")
+    _, fake_val_labels, fake_val = draw_prior_samples(adapter, len(real_val), seed, "calibration_holdout")  # held on the CPU
     check_sample_shape(real_val, "real_data", fake_val.shape[1:], "the generator")
     to_net = lambda x: _network_input(source, x).to(device)  # noqa: E731
     criterion = _selection_criterion(adapter, select_on, real_val, seed)
-    real_val_net, fake_val_net = to_net(real_val), to_net(fake_val)
+    real_val_net, fake_val_net = _network_input(source, real_val), _network_input(source, fake_val)  # moved a batch at a time
     _, probe_labels, probe = draw_prior_samples(adapter, min(batch_size, 8), seed, "calibration_probe")
-    module = _build(source, mode, feature_layer, to_net(probe), probe_labels).to(device)
+    module = _build(source, mode, feature_layer, to_net(probe), None if probe_labels is None else probe_labels.to(device)).to(device)
     config = {"mode": mode, "feature_layer": feature_layer, "batch_size": batch_size, "lr": lr, "holdout": len(real_val),
               "eval_every": eval_every, "gradient_penalty": gradient_penalty,
               "select_on": select_on if isinstance(select_on, str) else "function", "seed": seed, "source_output": source.output.value, "real_train": len(real_train)}
@@ -448,8 +462,7 @@ def calibrate_discriminator(
         step, best_step, best_loss, history = state["step"], state["best_step"], state["best_loss"], [tuple(h) for h in state["history"]]
     elif isinstance(module, CalibratedScore):
         _, platt_labels, platt_fake = draw_prior_samples(adapter, min(len(real_train), _PLATT_SAMPLES), seed, "calibration_platt")
-        train_labels = None if real_train_labels is None else real_train_labels.to(device)
-        _platt_start(module, to_net(real_train), train_labels, to_net(platt_fake), platt_labels)
+        _platt_start(module, to_net, real_train, real_train_labels, platt_fake, platt_labels)
 
     def evaluate_and_save() -> None:
         nonlocal best, best_step, best_loss
@@ -471,7 +484,7 @@ def calibrate_discriminator(
     while step < steps:
         indices = torch.arange(step * batch_size, (step + 1) * batch_size)
         rows = rng.randint(seed, indices, len(real_train), "calibration_batch")
-        _, fake_labels, fake = draw_prior_samples(adapter, batch_size, seed, "calibration_train", offset=step * batch_size)
+        fake, fake_labels = _generated(adapter, batch_size, seed, "calibration_train", step * batch_size)
         real, real_batch_labels = to_net(real_train[rows]), None if real_train_labels is None else real_train_labels[rows].to(device)
         fake = to_net(fake)
         loss = _bce(module, real, real_batch_labels, fake, None if fake_labels is None else fake_labels.to(device))
@@ -493,6 +506,13 @@ def calibrate_discriminator(
     module.load_state_dict(best)
     module.history, module.best_step = history, best_step  # type: ignore[assignment]
     return _wrap(module.eval().requires_grad_(False), source)
+
+
+def _generated(adapter: Adapter, n: int, seed: int, stream: str, offset: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One training batch of ``n`` generated samples and labels, on the adapter's device (no trip through the CPU)."""
+    parts = list(prior_batches(adapter, n, seed, stream, offset=offset))
+    labels = None if parts[0][1] is None else torch.cat([y for _, y, _ in parts])
+    return torch.cat([x for _, _, x in parts]), labels
 
 
 def _split_real(

@@ -41,8 +41,6 @@ class DensityRatioDefaults(Defaults):
     #: Generated samples a density-ratio sampler scores in setup to check that the
     #: discriminator separates samples at all (a constant output is refused).
     density_ratio_probe_size: int = 1_000
-    #: Samples scored per network call in setup (burn-in, calibration, probes).
-    density_ratio_score_batch_size: int = 1_024
     #: What is trained: "finetune" (the whole copy plus an affine output map) or
     #: "head" (a logistic head on the features of ``feature_layer``, the rest frozen).
     calibration_mode: str = "finetune"

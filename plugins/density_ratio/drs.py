@@ -42,7 +42,6 @@ from gan_postproc.plugins.density_ratio.ratio import (
     RealData,
     benchmark_calibration,
     check_informative,
-    draw_prior_samples,
     network_floor,
 )
 from gan_postproc.validation import check_count, check_number, check_positive
@@ -132,8 +131,8 @@ class DiscriminatorRejectionSampler(RejectionSampler):
     def setup(self, adapter: Adapter, seed: int) -> None:
         """Check the discriminator, then score ``burn_in`` generated samples for ``D_M`` and ``gamma``."""
         self.ratio.setup(adapter, seed)
-        _, labels, samples = draw_prior_samples(adapter, self.burn_in, seed, "drs_burn_in")
-        logits = self.ratio.log_ratio(samples, labels)
+        raw, _ = self.ratio.prior_raw_logits(adapter, self.burn_in, seed, "drs_burn_in")  # a batch at a time
+        logits = self.ratio.calibrate(raw)
         check_informative(logits, self.name, "burn-in samples")
         self.max_logit = float(logits.max())
         self.max_updates = 0

@@ -161,6 +161,7 @@ class MetropolisHastingsSampler(LatentSampler):
         moves = torch.zeros(n, dtype=torch.int64)
         log_ratios = torch.empty(n, k_total, dtype=torch.float64)
         held: HeldProposals | None = None
+        round_moves: list[torch.Tensor] = []
         for block in scored_proposals(adapter, request, self.ratio, k_total, "mh", labels):
             if held is None:  # the chain state is the real start; the first proposal is a placeholder for its sample
                 held = HeldProposals.first_of(block)
@@ -170,9 +171,10 @@ class MetropolisHastingsSampler(LatentSampler):
                 move = log_u < block.log_ratio[offset] - held.log_ratio  # Eq. 6 in log form
                 held.take(move, block, offset)
                 moves += move.long()
-                self.stats.record(move, None if labels is None else labels.cpu())
+                round_moves.append(move)
             log_ratios[:, block.rounds.start : block.rounds.stop] = block.log_ratio.T
         assert held is not None
+        self.stats.record(torch.cat(round_moves), None if labels is None else labels.cpu().repeat(k_total))  # once per batch
         stuck = (held.round < 0).nonzero()[:, 0]
         restarted = torch.zeros(n, dtype=torch.int64)
         if len(stuck):

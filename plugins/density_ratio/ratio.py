@@ -36,6 +36,7 @@ from gan_postproc import rng
 from gan_postproc.errors import InputError, UncalibratedDiscriminatorError
 from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.batch import SampleBatch
+from gan_postproc.pipeline.batching import row_slices, work_batch_size
 from gan_postproc.pipeline.sampler import SampleRequest
 from gan_postproc.pipeline.scoring import Discriminator, ScoreKind
 from gan_postproc.validation import (
@@ -48,7 +49,7 @@ from gan_postproc.validation import (
 )
 
 from .defaults import DEFAULTS
-from .real_samples import RealData, draw_prior_samples, load_real_data, real_order, real_samples
+from .real_samples import RealData, load_real_data, prior_batches, real_order, real_samples
 
 if TYPE_CHECKING:
     from gan_postproc.bench.setups import BenchmarkContext, FloorFn
@@ -307,14 +308,13 @@ class DensityRatio:
         """
         self.resolve(adapter, seed)
         if self.real_data is None:
-            _, fake_labels, fake = draw_prior_samples(adapter, DEFAULTS.density_ratio_probe_size, seed, f"{self.method}_probe")
-            check_informative(self.raw_logit(fake, fake_labels), self.method, "generated samples")
+            probe, _ = self.prior_raw_logits(adapter, DEFAULTS.density_ratio_probe_size, seed, f"{self.method}_probe")
+            check_informative(probe, self.method, "generated samples")
             return
         real, labels = self._draw_real(adapter, seed)
-        _, fake_labels, fake = draw_prior_samples(adapter, len(real), seed, f"{self.method}_calibration")
-        check_sample_shape(real, "real_data", fake.shape[1:], "the generator")
+        fake_logits, sample_shape = self.prior_raw_logits(adapter, len(real), seed, f"{self.method}_calibration")
+        check_sample_shape(real, "real_data", sample_shape, "the generator")
         real_logits = self.raw_logit(real, labels)
-        fake_logits = self.raw_logit(fake, fake_labels)
         check_informative(fake_logits, self.method, "generated samples")
         if self.calibration == "isotonic":
             half = len(real) // 2
@@ -323,6 +323,19 @@ class DensityRatio:
             check_informative(self.calibrator.log_ratio(fake_logits), self.method, "generated samples after isotonic calibration")
         self.real, self.real_labels_drawn = real, labels
         self.real_log_ratio = self.calibrate(real_logits)
+
+    def prior_raw_logits(self, adapter: Adapter, n: int, seed: int, stream: str) -> tuple[torch.Tensor, torch.Size]:
+        """Raw logits (:meth:`raw_logit`) of ``n`` samples of :func:`prior_batches`, generated and scored a
+        batch at a time (only the logits are kept), and the generated samples' shape.
+
+        Returns:
+            ``([n] float64 on the CPU, the shape of one sample)``.
+        """
+        parts, shape = [], torch.Size()
+        for _, labels, samples in prior_batches(adapter, n, seed, stream):
+            parts.append(self.raw_logit(samples, labels))
+            shape = samples.shape[1:]
+        return torch.cat(parts), shape
 
     def _draw_real(self, adapter: Adapter, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         assert self.discriminator is not None and self.real_data is not None
@@ -348,26 +361,25 @@ class DensityRatio:
     def raw_logit(self, samples: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """The discriminator's logit (a critic's raw score, if allowed), ``[N]`` float64, no gradients.
 
-        Scores in chunks; a batch smaller than the discriminator's
+        Scores in batches of :func:`~gan_postproc.pipeline.batching.work_batch_size`; a batch smaller than the discriminator's
         ``min_batch_size`` is padded by repeating rows (the padding is dropped).
         """
         discriminator = self.discriminator
         if discriminator is None:
             raise InputError(f"{self.method}: call setup(adapter, seed) before scoring (a Chain does it for you)")
         device = next((p.device for p in discriminator.parameters()), samples.device)
-        chunk = DEFAULTS.density_ratio_score_batch_size
         parts = []
         with torch.no_grad():
-            for begin in range(0, len(samples), chunk):
-                x = samples[begin : begin + chunk].to(device)
-                y = None if labels is None else labels[begin : begin + chunk].to(device)
+            for rows in row_slices(len(samples)):
+                x = samples[rows].to(device)
+                y = None if labels is None else labels[rows].to(device)
                 x, y, n = discriminator.padded(x, y)
                 if discriminator.output is ScoreKind.CRITIC:
                     scores = discriminator(x, y)
                 else:
                     scores = discriminator.logit(x, y)
-                parts.append(scores[:n].double().cpu())
-        return check_model_output(torch.cat(parts), f"{self.method}: the discriminator")
+                parts.append(scores[:n].double())
+        return check_model_output(torch.cat(parts).cpu(), f"{self.method}: the discriminator")
 
     def calibrate(self, logits: torch.Tensor) -> torch.Tensor:
         """Raw logits -> the log ratios the sampler uses (isotonic-calibrated if fitted), float64."""
@@ -419,8 +431,8 @@ def network_floor(adapter: Adapter, ratio: DensityRatio) -> FloorFn:
     The count is ``batch.provenance["proposals"].sum()`` (every density-ratio
     sampler records its proposals per sample there). The floor draws that many
     prior latents and runs the generator and the discriminator ``ratio``
-    resolved in setup on them: the network passes a density-ratio sampler
-    cannot avoid.
+    resolved in setup on them, ``len(batch)`` at a time (the method's own
+    batch shape): the network passes a density-ratio sampler cannot avoid.
     """
 
     def floor(batch: SampleBatch, report: RunReport) -> None:
@@ -428,15 +440,16 @@ def network_floor(adapter: Adapter, ratio: DensityRatio) -> FloorFn:
         if discriminator is None:
             raise InputError(f"{ratio.method}: the floor needs the sampler's setup to have run first")
         total = int(batch.provenance["proposals"].sum())
-        indices = torch.arange(total)
-        latents = adapter.prior.sample(0, indices, "floor").to(adapter.device)
-        labels = None if adapter.num_classes is None else rng.randint(0, indices, adapter.num_classes, "floor").to(adapter.device)
-        with torch.no_grad():
-            samples = adapter.generate(latents, labels)
-            if discriminator.output is ScoreKind.CRITIC:
-                discriminator(samples, labels)
-            else:
-                discriminator.logit(samples, labels)
+        for rows in row_slices(total, len(batch)):  # the method's batch shape: len(batch) proposals per call at most
+            indices = torch.arange(rows.start, rows.stop)
+            latents = adapter.prior.sample(0, indices, "floor", device=adapter.device)
+            labels = None if adapter.num_classes is None else rng.randint(0, indices, adapter.num_classes, "floor", device=adapter.device)
+            with torch.no_grad():
+                samples, labels, _ = discriminator.padded(adapter.generate(latents, labels), labels)  # as raw_logit pads
+                if discriminator.output is ScoreKind.CRITIC:
+                    discriminator(samples, labels)
+                else:
+                    discriminator.logit(samples, labels)
 
     return floor
 
@@ -465,13 +478,13 @@ def scored_proposals(
 
     Proposal ``k`` of index ``i`` is keyed by ``(seed, i, attempt, k, stream)``
     (round 0 uses the caller's latents, if given), so it does not depend on
-    the batch. Rounds are grouped so that one network call handles about
-    ``DEFAULTS.density_ratio_score_batch_size`` samples; only one block is in
-    memory at a time, so a sampler that folds the blocks (MH-GAN, SIR) never
-    holds all ``count * n`` samples.
+    the batch. Rounds are grouped so that one network call handles at most
+    :func:`~gan_postproc.pipeline.batching.work_batch_size` samples (one round when the
+    request is a full batch); only one block is in memory at a time, so a
+    sampler that folds the blocks (MH-GAN, SIR) never holds all ``count * n`` samples.
     """
     n = len(request)
-    per_block = max(1, DEFAULTS.density_ratio_score_batch_size // n)
+    per_block = max(1, work_batch_size() // n)
     for begin in range(0, count, per_block):
         rounds = range(begin, min(count, begin + per_block))
         latents = torch.stack([request.draw_latents(adapter, stream, round=k) for k in rounds])
@@ -507,7 +520,9 @@ class HeldProposals:
 
     def take(self, rows: torch.Tensor, block: ScoredProposals, offset: int) -> None:
         """Replace the held proposal by proposal ``block.rounds[offset]`` where ``rows`` (``[n]`` bool) is True."""
-        self.latents[rows.to(self.latents.device)] = block.latents[offset][rows.to(self.latents.device)]
-        self.samples[rows.to(self.samples.device)] = block.samples[offset][rows.to(self.samples.device)]
+        on_latents = rows.to(self.latents.device)
+        self.latents[on_latents] = block.latents[offset][on_latents]
+        on_samples = on_latents.to(self.samples.device)
+        self.samples[on_samples] = block.samples[offset][on_samples]
         self.log_ratio = torch.where(rows, block.log_ratio[offset], self.log_ratio)
         self.round[rows] = block.rounds[offset]

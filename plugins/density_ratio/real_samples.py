@@ -9,7 +9,7 @@ calibration and held-out sets never overlap). Setup work draws its generated sam
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -17,11 +17,12 @@ from gan_postproc import rng
 from gan_postproc.errors import InputError
 from gan_postproc.factories import call_factory
 from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.batching import row_slices
 from gan_postproc.validation import check_finite, check_in_range, check_tensor
 
 from .defaults import DEFAULTS
 
-__all__ = ["RealData", "load_real_data", "real_order", "real_samples", "draw_prior_samples"]
+__all__ = ["RealData", "load_real_data", "real_order", "real_samples", "prior_batches", "draw_prior_samples"]
 
 #: Real data: a tensor ``[N, ...]`` of real samples in chain convention, a
 #: function ``(n, seed) -> [n, ...]`` drawing them (like ``BenchmarkContext.real_data``),
@@ -72,27 +73,40 @@ def real_samples(
     return data.float()
 
 
-def draw_prior_samples(
+def prior_batches(
     adapter: Adapter, n: int, seed: int, stream: str, *, offset: int = 0
-) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """``n`` latents, labels and generated samples for setup work (burn-in, calibration).
+) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]:
+    """``n`` latents, labels and generated samples for setup work (burn-in, calibration, probes), a batch at a time.
 
     Keyed by ``(seed, stream, index)`` with indices ``offset .. offset + n - 1``,
     a stream separate from the one sampling uses, so setup never reuses a
-    sample's random numbers. Generated in chunks without gradients.
+    sample's random numbers. Batches of :func:`~gan_postproc.pipeline.batching.work_batch_size`
+    samples, made on the adapter's device and generated without gradients, so
+    only one batch is in memory at a time.
+
+    Yields:
+        ``(latents [b, *latent_shape], labels [b] or None, samples [b, ...])`` on the adapter's device.
+    """
+    for rows in row_slices(n):
+        indices = torch.arange(offset + rows.start, offset + rows.stop)
+        latents = adapter.prior.sample(seed, indices, stream, device=adapter.device)
+        labels = None
+        if adapter.num_classes is not None:
+            labels = rng.randint(seed, indices, adapter.num_classes, stream, "label", device=adapter.device)
+        with torch.no_grad():
+            samples = adapter.generate_finite(latents, labels)
+        yield latents, labels, samples
+
+
+def draw_prior_samples(
+    adapter: Adapter, n: int, seed: int, stream: str, *, offset: int = 0
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """All ``n`` samples of :func:`prior_batches`, gathered on the CPU (for sets a method must hold, such
+    as a held-out calibration set; device memory stays one batch).
 
     Returns:
-        ``(latents [n, *latent_shape], labels [n] or None, samples [n, ...])``.
+        ``(latents [n, *latent_shape], labels [n] or None, samples [n, ...])`` on the CPU.
     """
-    indices = torch.arange(offset, offset + n)
-    latents = adapter.prior.sample(seed, indices, stream)
-    labels = None
-    if adapter.num_classes is not None:
-        labels = rng.randint(seed, indices, adapter.num_classes, stream, "label")
-    chunk = DEFAULTS.density_ratio_score_batch_size
-    parts = []
-    with torch.no_grad():
-        for begin in range(0, n, chunk):
-            rows = slice(begin, begin + chunk)
-            parts.append(adapter.generate_finite(latents[rows], None if labels is None else labels[rows]).cpu())
-    return latents, labels, torch.cat(parts)
+    parts = [(z.cpu(), None if y is None else y.cpu(), x.cpu()) for z, y, x in prior_batches(adapter, n, seed, stream, offset=offset)]
+    latents, labels, samples = zip(*parts)
+    return torch.cat(latents), None if labels[0] is None else torch.cat(labels), torch.cat(samples)

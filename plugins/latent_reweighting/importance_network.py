@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup
+from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup, generator_floor
 from gan_postproc.errors import CheckpointError, GanPostprocError, InputError, InputTypeError
 from gan_postproc.files.checkpoints import save_safetensors_atomic
 from gan_postproc.files.loading import (
@@ -42,8 +42,6 @@ from gan_postproc.files.loading import (
 )
 from gan_postproc.models.assets import asset_path, read_manifest, sha256_of
 from gan_postproc.pipeline.adapter import LATENT_LAYER, Adapter
-from gan_postproc.pipeline.batch import SampleBatch
-from gan_postproc.pipeline.chain import RunReport
 from gan_postproc.pipeline.sampler import LatentSampler
 from gan_postproc.validation import check_count, check_model_output, check_positive
 
@@ -343,11 +341,6 @@ def benchmark_rows(
         return []
     network = load_shipped_importance_network(context.dataset)
     settings = ImportanceNetwork.read_info(asset_path(*SHIPPED_NETWORKS[context.dataset])).get("samplers", {}).get(name, {})
-    adapter = context.adapter
-
-    def floor(batch: SampleBatch, report: RunReport) -> None:
-        with torch.no_grad():
-            adapter.generate(batch.latents)
-
+    floor = generator_floor(context.adapter)
     detail = ", ".join(f"{key}={value}" for key, value in sorted(settings.items()))
     return [BenchmarkSetup(name=name, sampler=make_sampler(network, settings), floor=floor, note=f"{note} ({detail})" if detail else note)]

@@ -7,7 +7,7 @@ increases the importance weight,
 
     z <- P(z + eta * grad_z w_phi(z)),   repeated for a fixed number of steps,
 
-where ``P`` keeps ``z`` in the prior's support: clipping for a uniform prior,
+where ``P`` keeps ``z`` in the prior's support: clipping for a uniform or truncated-normal prior,
 and, for a normal prior, a radial projection back onto the sphere of the
 starting point's norm (in high dimension a normal prior's mass lies on a
 thin shell, and the norm is what separates typical from atypical latents).
@@ -43,11 +43,12 @@ __all__ = ["LatentGA", "ascend_importance", "ascend_batch", "project_to_prior"]
 def project_to_prior(adapter: Adapter, z: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
     """Map ascended latents back into the prior's support.
 
-    Uniform prior: clip to ``[low, high]``. Normal prior: rescale each ``z``
-    to the norm of its starting point ``start`` (radial projection).
+    Uniform or truncated-normal prior: clip to ``[low, high]`` (a radial
+    projection could leave the box). Normal prior: rescale each ``z`` to the
+    norm of its starting point ``start`` (radial projection).
     """
     prior = adapter.prior
-    if prior.kind == "uniform":
+    if prior.bounded:
         return prior.project(z)
     flat, flat_start = z.reshape(z.shape[0], -1), start.reshape(start.shape[0], -1)
     ratio = flat_start.norm(dim=1, keepdim=True) / flat.norm(dim=1, keepdim=True).clamp_min(1e-12)

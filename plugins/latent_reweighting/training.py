@@ -70,6 +70,7 @@ from gan_postproc.errors import CheckpointError, InputError, InputTypeError, Mis
 from gan_postproc.files.checkpoints import load_checkpoint, read_checkpoint_state, save_checkpoint
 from gan_postproc.files.loading import checked_entries, differing_keys
 from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.batching import row_slices
 from gan_postproc.pipeline.ranges import CHAIN_RANGE
 from gan_postproc.pipeline.scoring import Discriminator, ScoreKind
 from gan_postproc.plugins.latent_reweighting.importance_network import (
@@ -91,7 +92,7 @@ CHECKPOINT_NAME = "last.safetensors"
 _STATE_KEYS = ("config", "step", "history", "best_step", "best_score", "baseline_score")
 #: What to do about a damaged checkpoint.
 _DAMAGED = "it is damaged: delete it to start over"
-#: Prior draws per chunk when scoring the evaluation pool (bounds memory).
+#: Rows per pass of the (small) importance MLP over the evaluation pool's stored inputs.
 _CHUNK = 4096
 #: Random directions of the sliced Wasserstein distance used for selection.
 _DIRECTIONS = 128
@@ -390,11 +391,10 @@ class _HeldOut:
         self.features = features if features is not None else (lambda x: x.reshape(x.shape[0], -1))
         self.max_weight = network.max_weight
         pool = settings["eval_pool"]
-        z = adapter.prior.sample(settings["seed"], torch.arange(pool), "importance-eval")
         inputs, fakes = [], []
         with torch.no_grad():
-            for begin in range(0, pool, _CHUNK):
-                chunk = z[begin : begin + _CHUNK].to(adapter.device)
+            for rows in row_slices(pool):  # a batch of the pool at a time through the generator
+                chunk = adapter.prior.sample(settings["seed"], torch.arange(rows.start, rows.stop), "importance-eval", device=adapter.device)
                 inputs.append(network.inputs(adapter, chunk))
                 if validation is not None:
                     fakes.append(self._featurise(adapter.generate_finite(chunk)))
@@ -404,7 +404,7 @@ class _HeldOut:
         if validation is not None:
             n = min(validation.shape[0], settings["eval_samples"])
             with torch.no_grad():
-                real = self._featurise(validation[:n].to(adapter.device)).double()
+                real = torch.cat([self._featurise(validation[rows].to(adapter.device)) for rows in row_slices(n)]).double()
             fake = torch.cat(fakes).double()
             directions = rng.normal(settings["seed"], torch.arange(_DIRECTIONS), (fake.shape[1],), "importance-directions", dtype=torch.float64)
             directions = directions / directions.norm(dim=1, keepdim=True)
@@ -425,7 +425,7 @@ class _HeldOut:
 
     @torch.no_grad()
     def weights(self, network: ImportanceNetwork) -> torch.Tensor:
-        return torch.cat([network(self.inputs[begin : begin + _CHUNK]) for begin in range(0, len(self.inputs), _CHUNK)]).cpu()
+        return torch.cat([network(self.inputs[rows]) for rows in row_slices(len(self.inputs), _CHUNK)]).cpu()
 
     def score(self, network: ImportanceNetwork) -> dict[str, Any]:
         """Mean weight, latentRS acceptance and (with validation data) held-out sliced W1 of the reweighted model."""
@@ -454,7 +454,7 @@ class _Trainer:
         self.last: dict[str, float | None] = {"critic_loss": None, "importance_loss": None, "wasserstein_estimate": None}
 
     def _fakes(self, n: int, *key: int | str) -> tuple[torch.Tensor, torch.Tensor]:
-        z = self.adapter.prior.sample(self.settings["seed"], torch.arange(n), "importance", *key).to(self.adapter.device)
+        z = self.adapter.prior.sample(self.settings["seed"], torch.arange(n), "importance", *key, device=self.adapter.device)
         with torch.no_grad():
             return self.adapter.generate_finite(z), self.network.inputs(self.adapter, z)
 
@@ -480,8 +480,8 @@ class _Trainer:
         with torch.no_grad():
             weights = self.network(inputs)
             weights = weights / weights.mean().clamp_min(1e-12)
-        alpha = rng.uniform(self.settings["seed"], torch.arange(real.shape[0]), (1,) * (real.dim() - 1), "importance-gp", *key)
-        mixed = (alpha.to(real.device) * real + (1 - alpha.to(real.device)) * fake).requires_grad_(True)
+        alpha = rng.uniform(self.settings["seed"], torch.arange(real.shape[0]), (1,) * (real.dim() - 1), "importance-gp", *key, device=real.device)
+        mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
         with torch.enable_grad():
             (slope,) = torch.autograd.grad(self.critic(mixed).sum(), mixed, create_graph=True)
             penalty = ((slope.reshape(slope.shape[0], -1).norm(dim=1) - 1) ** 2).mean()

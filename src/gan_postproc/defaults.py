@@ -30,7 +30,8 @@ class Defaults:
 
     #: Seed of a run when none is given.
     seed: int = 0
-    #: Samples a chain generates per batch.
+    #: Samples a chain generates per batch; setup and scoring passes (burn-in, calibration, probes,
+    #: pools) put at most this many through a network at once too (gan_postproc.pipeline.batching).
     batch_size: int = 256
     #: Most proposals per sample a rejection sampler makes before giving up.
     rejection_max_rounds: int = 10_000

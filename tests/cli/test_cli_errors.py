@@ -33,6 +33,8 @@ def BAD_INPUTS(tmp: Path) -> dict[str, tuple[list[str], str]]:
                                     "--output must be a .safetensors file"),
         "train-importance": (["train-importance", "--model", "toy2d-25gaussians", "--data", "toy2d-25gaussians", "--out", str(tmp)],
                              f"--out {tmp} is a folder; give a file name"),
+        "train-dg": (["train-dg", "--pipeline", "digits", "--extractor", "digits", "--real", "digits", "--generate", "4",
+                      "--out", str(tmp / "d.safetensors")], "--generate needs --num-inference-steps"),
         "bench": (["bench", "no_such_benchmark"], "no benchmark named 'no_such_benchmark'"),
     }
 

@@ -96,5 +96,6 @@ def test_the_families_commands_come_through_the_hook():
         "shape-discriminator": "collaborative_commands",
         "train-importance": "latent_reweighting_commands",
         "train-robust-classifier": "bigroc_commands",
+        "train-dg": "diffusers_train_dg",  # the diffusers integration's: it reads a diffusers pipeline
     }
     assert isinstance(app.build_parser(), argparse.ArgumentParser)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -42,3 +43,31 @@ def test_bench_overhead_measures_the_baseline_floor(capsys):
     assert {"baseline@digits", "baseline@25gaussians", "baseline@swissroll"} <= set(result)
     row = result["baseline@digits"]
     assert row["ratio"] > 0 and row["floor_ms_per_sample"] > 0
+
+
+NVLABS = Path(__file__).resolve().parents[1].parent / "shared" / "third_party" / "stylegan2-ada-pytorch"  # ../shared next to the repository
+TINY = ["--resolution", "16", "--channel-base", "256", "--channel-max", "16", "--z-dim", "32", "--batch-size", "4",
+        "--batches", "1", "--repeats", "1", "--drs-burn-in", "16", "--mh-chain-length", "3", "--sir-pool-size", "2",
+        "--ddls-steps", "2", "--dot-steps", "2", "--collaborative-steps", "2", "--threads", "1"]
+
+
+@pytest.mark.parametrize("networks", ["plain", "nvlabs"])
+def test_bench_realistic_measures_every_method_beside_the_raw_generator_and_its_floor(networks, tmp_path, capsys):
+    if networks == "nvlabs" and not (NVLABS / "training" / "networks.py").is_file():
+        pytest.skip(f"the NVlabs stylegan2-ada-pytorch source is not at {NVLABS}")
+    source = ["--plain"] if networks == "plain" else ["--nvlabs-dir", str(NVLABS)]
+    out = tmp_path / "realistic.json"
+    assert main(["bench", "realistic", "--json", *TINY, *source, "--output", str(out)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert json.loads(out.read_text()) == result  # the results file holds what was printed
+    assert ("NVlabs" in result["networks"]) == (networks == "nvlabs")
+    rows = result["rows"]
+    expected = {"raw generator", "prior", "truncation", "drs", "mh", "sir", "latent_rs", "latent_rs_ga", "ddls", "dot_latent", "collaborative"}
+    assert set(rows) == expected
+    for name, row in rows.items():
+        assert "error" not in row, f"{name}: {row.get('error')}"
+        assert row["ms_per_image"]["mean"] > 0 and row["sampling_peak_mib"] is not None
+        if name != "raw generator":
+            assert row["floor_ms_per_image"]["mean"] > 0 and row["x_floor"] > 0 and row["x_raw_generator"] > 0
+            assert row["setup_peak_mib"] is not None
+    assert rows["latent_rs"]["acceptance_rate"] == pytest.approx(1 / 3, abs=0.2)  # untrained w = 1: accept w/m = 1/3

@@ -124,7 +124,7 @@ PROVOKE: dict[str, Callable[[Path], object]] = {
     'a filter threshold no sample reaches':
         lambda _: Chain(digits_adapter(conditional=True), ClassifierFilter(digits_classifier(robust=False), threshold=1.0, max_rounds=5)).sample(8),
     'a CUDA device on a machine without one':
-        lambda _: digits_adapter(conditional=False).to("cuda") if not torch.cuda.is_available() else None,
+        lambda _: digits_adapter(conditional=False).to("cuda"),
     'a file that is not an image':
         _broken_image,
     'a folder without images':
@@ -139,6 +139,12 @@ PROVOKE: dict[str, Callable[[Path], object]] = {
         _cli(["sample", "--model", "digits", "--n", "4", "--output", "TMP/a_file/out"]),
     'CLI: a misspelled option (`--outptu`)':
         _cli(["sample", "--model", "digits", "--n", "4", "--outptu", "x"]),
+}
+
+
+#: Why a case cannot be provoked on this machine (it is skipped there), by the row's first cell.
+SKIP: dict[str, str | None] = {
+    "a CUDA device on a machine without one": "this machine has a CUDA device" if torch.cuda.is_available() else None,
 }
 
 
@@ -170,6 +176,8 @@ CASES = documented_cases()
 @pytest.mark.parametrize("case", CASES, ids=[case.what for case in CASES])
 def test_each_bad_input_gets_the_documented_error(case: Case, tmp_path: Path, capsys) -> None:
     assert case.what in PROVOKE, f"no way to provoke {case.what!r}: add it to PROVOKE"
+    if SKIP.get(case.what) is not None:
+        pytest.skip(SKIP[case.what])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises((GanPostprocError, SystemExit)) as caught:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import torch
 
 from gan_postproc import Chain, TorchAdapter
 from gan_postproc.errors import CheckpointError, InputError
-from gan_postproc.runs.sample_run import iter_shards, read_manifest, sample_to_disk
+from gan_postproc.runs.sample_run import iter_shards, read_manifest, run_device, sample_to_disk
 
 from ..helpers.faults import files, interrupt_part_way
 from ..helpers.sample_models import image_chain
@@ -39,7 +40,9 @@ def test_exactly_n_samples_in_index_order(tmp_path, format):
 def test_npz_samples_equal_the_chain_in_memory(tmp_path):
     sample_to_disk(image_chain(), 64, tmp_path, shard_size=32, progress=False)
     on_disk = np.concatenate([s["images"] for s in iter_shards(tmp_path)])
-    in_memory = image_chain().sample(64).images.numpy()
+    chain = image_chain()
+    chain.adapter.to(run_device())  # compare on one device: the run uses the GPU where there is one
+    in_memory = chain.sample(64).images.cpu().numpy()
     assert np.array_equal(on_disk, in_memory)
 
 
@@ -108,30 +111,48 @@ def test_a_run_interrupted_then_killed_resumes_to_identical_output(tmp_path):
     assert len(list((out / "images").glob("*.png"))) == 300
 
 
-def _write_with_accelerate(out: str) -> None:
-    from ..helpers.sample_models import image_chain
-
-    sample_to_disk(image_chain(batch_size=16), 150, out, shard_size=40, progress=False)
+def _cli_sample(out: Path, launcher: list[str]) -> subprocess.CompletedProcess:
+    command = [*launcher, "-m", "gan_postproc.cli.app_main", "sample", "--model", "tests.helpers.sample_models:image_adapter",
+               "--n", "150", "--output", str(out), "--shard-size", "40", "--batch-size", "16", "--no-progress"]
+    # Identical bytes need the same thread count in every run (BLAS splits its work by thread count).
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"}
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
 
 
 def test_two_processes_write_byte_identical_output_to_one(tmp_path):
-    from accelerate import debug_launcher
-    from accelerate.state import AcceleratorState, PartialState
-
-    single = tmp_path / "single"
-    sample_to_disk(image_chain(batch_size=16), 150, single, shard_size=40, progress=False)
-    AcceleratorState._reset_state(True)
-    PartialState._reset_state()
-    try:
-        debug_launcher(_write_with_accelerate, args=(str(tmp_path / "double"),), num_processes=2)
-    finally:
-        AcceleratorState._reset_state(True)
-        PartialState._reset_state()
-    single_files, double_files = files(single), files(tmp_path / "double")
+    """The README's launch line through the CLI: `accelerate launch --multi_gpu --num_processes 2` starts two fresh
+    processes (spawned, never forked after CUDA was initialised), every rank exits 0, and the files equal one process's."""
+    single = _cli_sample(tmp_path / "single", [sys.executable])
+    assert single.returncode == 0, single.stderr
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+              "--mixed_precision", "no", "--dynamo_backend", "no", "--num_cpu_threads_per_process", "1"]
+    double = _cli_sample(tmp_path / "double", launch)
+    assert double.returncode == 0, double.stderr  # accelerate launch fails if any rank does
+    assert json.loads(double.stdout)["processes"] == 2  # only the main process prints the summary
+    single_files, double_files = files(tmp_path / "single"), files(tmp_path / "double")
     manifest = json.loads(double_files.pop("manifest.json"))
     assert manifest["processes"] == 2
     single_files.pop("manifest.json")
     assert single_files == double_files
+
+
+def test_several_launched_processes_that_each_see_themselves_alone_are_refused(monkeypatch):
+    """A launcher that started K processes which did not join (each would write every shard) is refused before any work."""
+    import accelerate
+
+    class Alone:
+        num_processes, is_main_process = 1, True
+
+        class distributed_type:
+            value = "NO"
+
+        def __init__(self, cpu: bool = False) -> None:
+            pass
+
+    monkeypatch.setattr(accelerate, "PartialState", Alone)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(InputError, match="started 2 processes .* but accelerate sees 1"):
+        sample_to_disk(image_chain(), 10, "unused-output", progress=False)
 
 
 def test_cli_sample_writes_a_resumable_run(tmp_path):

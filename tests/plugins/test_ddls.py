@@ -8,6 +8,7 @@ from torch import nn
 
 from gan_postproc import Chain, TorchAdapter
 from gan_postproc.errors import InputError, MissingModelError
+from gan_postproc.pipeline.priors import LatentPrior
 from gan_postproc.plugins.ddls import DDLS, _reflect
 
 from ..helpers.tiny_models import TinyGenerator
@@ -59,6 +60,20 @@ def test_uniform_priors_reflect_at_the_walls():
     batch = Chain(adapter, sampler=DDLS(steps=50, step_size=0.5, decay=1.0)).sample(64, seed=2)
     assert float(batch.latents.abs().max()) <= 1.0
     assert float((batch.latents.abs() == 1.0).float().mean()) < 0.05, "latents piled up on the walls"
+
+
+@pytest.mark.parametrize("bounds", [(-2.0, 2.0), (-0.5, float("inf")), (-float("inf"), 0.5)], ids=["two-sided", "low", "high"])
+def test_truncated_normal_priors_keep_every_latent_in_their_support(bounds):
+    """BigGAN-style truncated normal priors (issue 13: latents left [-2, 2] and the generator refused them):
+    every Langevin step is reflected into the box, at a finite wall only for a one-sided truncation."""
+    low, high = bounds
+    prior = LatentPrior.of(TinyGenerator.nz, "truncated_normal", low=low, high=high)
+    adapter = TorchAdapter(TinyGenerator(), prior=prior, discriminator=Logit(), discriminator_output="logit")
+    batch = Chain(adapter, sampler=DDLS(steps=20, step_size=2.0, decay=1.0)).sample(64, seed=5)
+    assert low <= float(batch.latents.min()) and float(batch.latents.max()) <= high
+    assert not torch.equal(batch.latents, Chain(adapter).sample(64, seed=5).latents), "the chain must move"
+    assert torch.allclose(_reflect(torch.tensor([-0.7, 0.2]), -0.5, float("inf")), torch.tensor([-0.3, 0.2]))
+    assert torch.allclose(_reflect(torch.tensor([0.9, 0.2]), -float("inf"), 0.5), torch.tensor([0.1, 0.2]))
 
 
 def test_a_critic_drives_the_chain_with_its_raw_score():

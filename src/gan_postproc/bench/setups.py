@@ -22,12 +22,22 @@ from ..pipeline.chain import RunReport
 from ..pipeline.refiner import Refiner
 from ..pipeline.sampler import LatentSampler
 
-__all__ = ["BenchmarkContext", "BenchmarkSetup", "FloorFn", "collect_setups"]
+__all__ = ["BenchmarkContext", "BenchmarkSetup", "FloorFn", "collect_setups", "generator_floor"]
 
 #: Runs, once, the network passes a method cannot avoid for ``batch``
 #: (``report`` is the method's own run on that batch, e.g. to read how many
 #: proposals it made). The ``overhead`` benchmark times it beside the method.
 FloorFn = Callable[[SampleBatch, RunReport], None]
+
+
+def generator_floor(adapter: Adapter) -> FloorFn:
+    """The floor of a method whose unavoidable work is one generator pass over its returned latents (and labels)."""
+
+    def floor(batch: SampleBatch, report: RunReport) -> None:
+        with torch.no_grad():
+            adapter.generate(batch.latents, batch.labels)  # type: ignore[arg-type]
+
+    return floor
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ Benchmarks are found through the entry-point group ``gan_postproc.benchmarks``
 (name -> module), so a third-party package adds one the way it adds a plugin.
 A benchmark module has ``NAME`` (its entry-point name), ``HELP``,
 ``add_arguments(parser)`` and ``run(args)``, which returns what ``--json`` prints.
+It may also add rows to ``gan-postproc demo`` with a function
+``demo_rows(n, seed, out)`` (``out``: the demo's ``--out`` folder or ``None``).
 """
 
 from __future__ import annotations
@@ -82,16 +84,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
     with contextlib.redirect_stdout(sys.stderr):  # the tables go to stderr, so stdout is pure JSON
         result = module.run(options)
-    print(json.dumps(_standard_json(result), indent=2, allow_nan=False))
+    print(json.dumps(standard_json(result), indent=2, allow_nan=False))
     return 0
 
 
-def _standard_json(value: object) -> object:
+def standard_json(value: object) -> object:
     """``value`` with NaN and infinities as ``null`` (a metric that could not be computed), so any JSON parser reads it."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {key: _standard_json(item) for key, item in value.items()}
+        return {key: standard_json(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_standard_json(item) for item in value]
+        return [standard_json(item) for item in value]
     return value

@@ -7,7 +7,7 @@ from the hook ``gan_postproc_register_commands``.
 from __future__ import annotations
 
 import argparse
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import NamedTuple, Protocol
 
 from ..errors import PluginError
 from ..plugin_system.manager import PluginManager
@@ -17,7 +17,6 @@ __all__ = ["Command", "PluginCommand", "plugin_commands"]
 _HOOK = "gan_postproc_register_commands"
 
 
-@runtime_checkable
 class Command(Protocol):
     """A subcommand: usually a module with these four names (``gan_postproc.cli.sample_command``)."""
 

@@ -9,7 +9,7 @@ from ..defaults import DEFAULTS
 from ..errors import InputError
 from ..files.writing import check_writable
 from ..pipeline.chain import Chain
-from ..runs.sample_run import evaluate_run, sample_to_disk
+from ..runs.sample_run import evaluate_run, process_state, sample_to_disk
 from .specs import SHIPPED_MODELS, SHIPPED_REFERENCES, build_methods, load_adapter, load_evaluator
 
 NAME = "sample"
@@ -42,11 +42,10 @@ def run(args: argparse.Namespace) -> int:
     chain = Chain(load_adapter(args.model), sampler, refiners, batch_size=args.batch_size)
     manifest = sample_to_disk(chain, args.n, args.output, seed=args.seed, format=args.format,
                               shard_size=args.shard_size, progress=not args.no_progress)
+    if not process_state().is_main_process:
+        return 0  # under `accelerate launch` the main process measures and reports; every process exits 0
     summary = {k: manifest[k] for k in ("n", "processes", "acceptance_rate")}
     if evaluator is not None:
-        from accelerate import PartialState
-
-        if PartialState().is_main_process:
-            summary["metrics"] = evaluate_run(args.output, evaluator)
+        summary["metrics"] = evaluate_run(args.output, evaluator)
     print(json.dumps(summary, indent=2))
     return 0

@@ -122,15 +122,29 @@ class SampleBatch:
         return fields
 
     def select(self, index: torch.Tensor | slice) -> SampleBatch:
-        """Rows picked by a boolean mask, an index tensor or a slice."""
-        if isinstance(index, torch.Tensor):
-            n = len(self)
-            if index.dtype == torch.bool and index.shape != (n,):
-                raise InputError(f"a row mask must have shape [{n}] (one entry per sample), got {tuple(index.shape)}")
-            if index.dtype != torch.bool and index.numel() and (int(index.min()) < -n or int(index.max()) >= n):
-                raise InputError(f"row indices must lie in [0, {n - 1}] for a batch of {n} samples, got [{int(index.min())}, {int(index.max())}]")
-            index = index.to(self.device)
-        return SampleBatch(**self._map(lambda value: value[index]), value_range=self.value_range)
+        """Rows picked by a boolean mask, an index tensor or a slice.
+
+        The fields of a batch may live on different devices (the images on the
+        generator's GPU, the indices on the CPU): an index tensor is moved to
+        each field's device (once per device), wherever it was made.
+        """
+        if not isinstance(index, torch.Tensor):
+            return SampleBatch(**self._map(lambda value: value[index]), value_range=self.value_range)
+        n = len(self)
+        if index.dtype == torch.bool and index.shape != (n,):
+            raise InputError(f"a row mask must have shape [{n}] (one entry per sample), got {tuple(index.shape)}")
+        if index.dtype != torch.bool and index.numel():
+            low, high = torch.aminmax(index)
+            if int(low) < -n or int(high) >= n:
+                raise InputError(f"row indices must lie in [0, {n - 1}] for a batch of {n} samples, got [{int(low)}, {int(high)}]")
+        on_device = {index.device: index}
+
+        def pick(value: torch.Tensor) -> torch.Tensor:
+            if value.device not in on_device:
+                on_device[value.device] = index.to(value.device)
+            return value[on_device[value.device]]
+
+        return SampleBatch(**self._map(pick), value_range=self.value_range)
 
     def to(self, device: torch.device | str) -> SampleBatch:
         """The same batch with every tensor on ``device``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from ..plugin_system.manager import PluginManager, get_plugin_manager
 from ..validation import ValueRange, check_count, check_labels, check_seed
 from .adapter import Adapter
 from .batch import SampleBatch, check_batch
+from .batching import using_batch_size
 from .numerics import finite_rows
 from .refiner import Refiner
 from .sampler import LatentSampler, PriorSampler, SampleRequest
@@ -156,10 +158,11 @@ class Chain:
         seed = check_seed(seed)
         if self._setup_seed == seed:
             return
-        if self.adapter is not None:
-            _in_stage(f"sampler {self.sampler.name!r} setup", self.sampler.setup, self.adapter, seed)
-        for refiner in self.refiners:
-            _in_stage(f"refiner {refiner.name!r} setup", refiner.setup, self.adapter, seed)
+        with using_batch_size(self.batch_size):  # setup passes (burn-in, calibration, probes) run in batches of batch_size
+            if self.adapter is not None:
+                _in_stage(f"sampler {self.sampler.name!r} setup", self.sampler.setup, self.adapter, seed)
+            for refiner in self.refiners:
+                _in_stage(f"refiner {refiner.name!r} setup", refiner.setup, self.adapter, seed)
         self._setup_seed = seed
 
     def sample(
@@ -249,10 +252,11 @@ class Chain:
     def run_request(self, request: SampleRequest, batch_index: int = 0) -> SampleBatch:
         """Sampler, generator, refiners, filter hooks and ``batch_done`` for one request."""
         self._ensure_setup(request.seed)
-        batch = self._run_once(request, batch_index)
-        keep = self._filter(batch, batch_index)
-        if keep is not None and not bool(keep.all()):
-            batch = self._redraw(request, batch, keep, batch_index)
+        with using_batch_size(self.batch_size):
+            batch = self._run_once(request, batch_index)
+            keep = self._filter(batch, batch_index)
+            if keep is not None and not bool(keep.all()):
+                batch = self._redraw(request, batch, keep, batch_index)
         self._call_hook("gan_postproc_batch_done", chain=self, batch=batch, batch_index=batch_index)
         return batch
 
@@ -260,8 +264,9 @@ class Chain:
         """Apply the refiners (only) to an existing batch with ``images`` set."""
         check_batch(batch, "Chain.refine", num_classes=None if self.adapter is None else self.adapter.num_classes)
         self._ensure_setup(DEFAULTS.seed)
-        for refiner in self.refiners:
-            batch = self._apply_refiner(refiner, batch, batch_index)
+        with using_batch_size(self.batch_size):
+            for refiner in self.refiners:
+                batch = self._apply_refiner(refiner, batch, batch_index)
         return batch
 
     # --- stages -------------------------------------------------------------
@@ -388,12 +393,16 @@ def _check_stage_output(
         raise PluginError(f"{where} returned a batch without images")
     if batch.value_range != (None if value_range is None else tuple(value_range)):
         raise PluginError(f"{where} returned samples declared in value range {batch.value_range}, but it was given {value_range}; a plugin must keep the range")
-    finite = finite_rows(batch.images)
-    if not bool(finite.all()):
+    # One pass over the images and one device sync: NaN propagates into the min/max and inf lies outside any range.
+    if batch.value_range is None:
+        lo = hi = 0.0 if bool(torch.isfinite(batch.images).all()) else math.nan
+    else:
+        lo, hi = torch.stack(torch.aminmax(batch.images.detach())).tolist() if batch.images.numel() else (0.0, 0.0)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        finite = finite_rows(batch.images)
         raise PluginError(f"{where} produced NaN/inf in {int((~finite).sum())} of {len(batch)} samples")
     if batch.value_range is not None:
         low, high = batch.value_range
-        lo, hi = float(batch.images.min()), float(batch.images.max())
         if lo < low - _RANGE_TOLERANCE * (high - low) or hi > high + _RANGE_TOLERANCE * (high - low):
             raise PluginError(
                 f"{where} produced samples with values in [{lo:.4g}, {hi:.4g}], outside their value range "

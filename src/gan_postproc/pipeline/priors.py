@@ -71,15 +71,19 @@ class LatentPrior:
         """Number of latent coordinates per sample."""
         return math.prod(self.shape)
 
-    def sample(self, seed: int, indices: torch.Tensor, *keys: int | str) -> torch.Tensor:
-        """Draw ``[N, *shape]`` float32 latents keyed by sample index (see :mod:`gan_postproc.rng`)."""
+    def sample(self, seed: int, indices: torch.Tensor, *keys: int | str, device: torch.device | str | None = None) -> torch.Tensor:
+        """Draw ``[N, *shape]`` float32 latents keyed by sample index (see :mod:`gan_postproc.rng`).
+
+        ``device``: where they are made (default: the indices' device); pass
+        the generator's device so a batch's latents are made there in one go.
+        """
         if self.kind == "normal":
-            return rng.normal(seed, indices, self.shape, "latent", *keys)
+            return rng.normal(seed, indices, self.shape, "latent", *keys, device=device)
         if self.kind == "uniform":
-            u = rng.uniform(seed, indices, self.shape, "latent", *keys)
+            u = rng.uniform(seed, indices, self.shape, "latent", *keys, device=device)
             return self.low + (self.high - self.low) * u
         # Inverse-CDF sampling of the truncated normal, in float64 so the tails stay exact.
-        u = rng.uniform(seed, indices, self.shape, "latent", *keys, dtype=torch.float64)
+        u = rng.uniform(seed, indices, self.shape, "latent", *keys, dtype=torch.float64, device=device)
         cdf_low, cdf_high = self._normal_cdf_bounds()
         z = torch.special.ndtri(cdf_low + u * (cdf_high - cdf_low))
         return z.clamp(self.low, self.high).to(torch.float32)

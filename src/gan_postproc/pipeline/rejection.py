@@ -100,11 +100,11 @@ class RejectionSampler(LatentSampler):
             return parts[0]
         return SampleBatch.cat([batch for batch, _ in parts]), torch.cat([probability for _, probability in parts])
 
-    def _uniforms(self, request: SampleRequest, first_round: int, count: int) -> torch.Tensor:
-        """``[count, n]`` acceptance draws keyed by sample index and round (by block when ``count > 1``)."""
+    def _uniforms(self, request: SampleRequest, first_round: int, count: int, device: torch.device) -> torch.Tensor:
+        """``[count, n]`` acceptance draws keyed by sample index and round (by block when ``count > 1``), made on ``device``."""
         if count == 1:
-            return request.uniform((), "accept", self.name, first_round)[None]
-        return request.uniform((count,), "accept", self.name, "rounds", first_round).T
+            return request.uniform((), "accept", self.name, first_round, device=device)[None]
+        return request.uniform((count,), "accept", self.name, "rounds", first_round, device=device).T
 
     def sample(self, adapter: Adapter, request: SampleRequest) -> SampleBatch:
         """The shared loop: each pending index gets ``rounds_per_call * round_growth**k`` proposals in
@@ -127,7 +127,7 @@ class RejectionSampler(LatentSampler):
             sub = request.subset(pending)
             batch, probability = self.propose_rounds(adapter, sub, first_round, count)
             probability = self._check_probability(probability, count * len(sub)).view(count, len(sub))
-            accept = (self._uniforms(sub, first_round, count).to(probability.device) < probability).cpu()
+            accept = (self._uniforms(sub, first_round, count, probability.device) < probability).cpu()  # the loop's one sync per pass
             hit = accept.any(0)
             first_hit = accept.int().argmax(0)  # the first accepted round of each index (0 if none)
             used = torch.where(hit, first_hit + 1, torch.full_like(first_hit, count))

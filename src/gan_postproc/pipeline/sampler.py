@@ -68,31 +68,30 @@ class SampleRequest:
             attempt=self.attempt,
         )
 
-    def uniform(self, shape: Sequence[int], *keys: int | str) -> torch.Tensor:
-        """``[n, *shape]`` uniforms in (0, 1), keyed by this request's seed, indices and attempt."""
-        return rng.uniform(self.seed, self.indices, shape, self.attempt, *keys)
+    def uniform(self, shape: Sequence[int], *keys: int | str, device: torch.device | str | None = None) -> torch.Tensor:
+        """``[n, *shape]`` uniforms in (0, 1), keyed by this request's seed, indices and attempt, made on ``device``."""
+        return rng.uniform(self.seed, self.indices, shape, self.attempt, *keys, device=device)
 
-    def normal(self, shape: Sequence[int], *keys: int | str) -> torch.Tensor:
+    def normal(self, shape: Sequence[int], *keys: int | str, device: torch.device | str | None = None) -> torch.Tensor:
         """``[n, *shape]`` standard normals, keyed like :meth:`uniform`."""
-        return rng.normal(self.seed, self.indices, shape, self.attempt, *keys)
+        return rng.normal(self.seed, self.indices, shape, self.attempt, *keys, device=device)
 
     def draw_latents(self, adapter: Adapter, *keys: int | str, round: int = 0) -> torch.Tensor:
-        """Latents from the adapter's prior for proposal ``round``, on the adapter's device.
+        """Latents from the adapter's prior for proposal ``round``, made on the adapter's device in one call.
 
         Round 0 uses :attr:`latents` when the caller supplied them.
         """
         if round == 0 and self.latents is not None:
             return adapter.prior.check(self.latents, "latents", len(self)).to(adapter.device)
-        z = adapter.prior.sample(self.seed, self.indices, self.attempt, round, *keys)
-        return z.to(adapter.device)
+        return adapter.prior.sample(self.seed, self.indices, self.attempt, round, *keys, device=adapter.device)
 
     def draw_labels(self, adapter: Adapter, *keys: int | str) -> torch.Tensor | None:
-        """Requested labels, or labels uniform over the classes; ``None`` if unconditional."""
+        """Requested labels, or labels uniform over the classes (on the adapter's device); ``None`` if unconditional."""
         if adapter.num_classes is None:
             return None
         if self.labels is not None:
             return self.labels.to(adapter.device)
-        return rng.randint(self.seed, self.indices, adapter.num_classes, "label", self.attempt, *keys).to(adapter.device)
+        return rng.randint(self.seed, self.indices, adapter.num_classes, "label", self.attempt, *keys, device=adapter.device)
 
 
 @dataclass

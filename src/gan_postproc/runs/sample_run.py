@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -42,7 +43,10 @@ from ..pipeline.chain import Chain
 from ..pipeline.ranges import CHAIN_RANGE, rescale
 from ..validation import check_count
 
-__all__ = ["SampleRunConfig", "sample_to_disk", "iter_shards", "read_manifest", "evaluate_run"]
+if TYPE_CHECKING:
+    from accelerate import PartialState
+
+__all__ = ["SampleRunConfig", "sample_to_disk", "iter_shards", "read_manifest", "evaluate_run", "process_state", "run_device"]
 
 Format = Literal["npz", "png"]
 MANIFEST = "manifest.json"
@@ -177,9 +181,6 @@ def sample_to_disk(
     Returns:
         The final manifest (configuration, shards, totals, sampler statistics).
     """
-    from accelerate import PartialState
-    from accelerate.utils import parse_flag_from_env
-
     n = check_count(n, "n")
     shard_size = check_count(shard_size, "shard_size")
     if format not in ("npz", "png"):
@@ -190,7 +191,7 @@ def sample_to_disk(
         raise InputError("format='png' needs images; this generator's samples are unbounded vectors: use format='npz'")
     out = Path(out)
     config = SampleRunConfig(n=n, seed=seed, shard_size=shard_size, batch_size=chain.batch_size, format=format, chain=chain.describe())
-    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))  # set by `accelerate launch --cpu`
+    state = process_state()
     if state.is_main_process:
         _check_resume(out, config)
         check_writable(out, "output directory", folder=True)
@@ -223,7 +224,48 @@ def sample_to_disk(
         manifest["acceptance_rate"] = _acceptance_rate(out, shards)
         atomic_write_json(out / MANIFEST, manifest)
     state.wait_for_everyone()
-    return manifest
+    return manifest if state.is_main_process else (read_manifest(out) or manifest)  # every process returns the full manifest
+
+
+def _launched_processes() -> int:
+    """How many processes the launcher started (torchrun / ``accelerate launch`` set ``WORLD_SIZE``; 1 if none)."""
+    value = os.environ.get("WORLD_SIZE", "1")
+    try:
+        return max(1, int(value))
+    except ValueError:
+        raise InputError(f"the environment variable WORLD_SIZE must be a number of processes, got {value!r}") from None
+
+
+def process_state() -> PartialState:
+    """accelerate's view of this process (which of how many, on which device), refusing a broken launch.
+
+    With no usable CUDA device the processes join on the CPU (gloo), as with
+    ``ACCELERATE_USE_CPU=1``: so ``accelerate launch --multi_gpu --num_processes K``
+    starts K cooperating processes on a GPU machine and on a CPU-only one alike.
+
+    Raises:
+        InputError: when the launcher started several processes (``WORLD_SIZE`` > 1)
+            but each sees itself alone: they would all write every shard.
+    """
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+
+    cpu = parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available()
+    state = PartialState(cpu=cpu)
+    launched = _launched_processes()
+    if launched != state.num_processes:
+        raise InputError(
+            f"the launcher started {launched} processes (WORLD_SIZE={launched}) but accelerate sees {state.num_processes} "
+            f"(distributed type {state.distributed_type.value}), so each would write every shard. Launch with "
+            "`accelerate launch --multi_gpu --num_processes K ...` (it starts K processes that find each other on GPUs, "
+            "and on the CPU when no GPU is usable or ACCELERATE_USE_CPU=1 is set)"
+        )
+    return state
+
+
+def run_device() -> torch.device:
+    """The device :func:`sample_to_disk` runs this process's chain on: its GPU, else the CPU."""
+    return process_state().device
 
 
 def _acceptance_rate(out: Path, shards: list[int]) -> float | None:

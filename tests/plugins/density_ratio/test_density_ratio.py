@@ -63,7 +63,7 @@ def test_drs_gamma_shift_trades_exactness_for_high_ratios(bare_pm):
 
 
 def _burn_in(sampler):
-    from gan_postproc.plugins.density_ratio.ratio import draw_prior_samples
+    from gan_postproc.plugins.density_ratio.real_samples import draw_prior_samples
 
     _, labels, samples = draw_prior_samples(toy_adapter(), sampler.burn_in, 1, "drs_burn_in")
     return samples, labels

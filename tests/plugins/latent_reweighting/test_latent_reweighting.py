@@ -120,6 +120,20 @@ def test_latent_ga_radial_projection_keeps_the_norm_under_a_normal_prior():
         assert float(network.weights(adapter, ascended).mean()) > float(network.weights(adapter, z).mean())
 
 
+def test_latent_ga_stays_inside_a_truncated_normal_prior():
+    """A radial projection could leave a truncated normal's box: bounded priors are clipped instead."""
+    torch.manual_seed(0)
+    prior = LatentPrior.of(8, "truncated_normal", low=-1.0, high=1.0)
+    adapter = TorchAdapter(nn.Sequential(nn.Linear(8, 3)), prior=prior, output_range=None)
+    network = ImportanceNetwork(8, width=16)
+    nn.init.normal_(network.head.weight)
+    z = adapter.prior.sample(0, torch.arange(64))
+    ascended = ascend_importance(network, adapter, z, steps=10, step_size=2.0)
+    assert not torch.allclose(ascended, z)
+    assert float(ascended.abs().max()) <= 1.0
+    adapter.prior.check(ascended)
+
+
 def test_latent_rs_ga_rejects_then_ascends(trained):
     adapter, result = trained
     chain = Chain(adapter, LatentRSGA(result.network, steps=5, step_size=0.05))
