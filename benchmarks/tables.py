@@ -179,7 +179,7 @@ def synthetic_training(data: Mapping[str, Any]) -> str:
 
 def dg_digits(data: Mapping[str, Any]) -> str:
     """``bench dg_digits``: the benchmark's own rendering of its results file (one renderer, not two)."""
-    from .dg_digits import render_markdown
+    from gan_postproc.benchmarks.dg_digits import render_markdown
 
     return render_markdown(data).rstrip("\n") + "\n"
 
