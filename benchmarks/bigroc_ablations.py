@@ -28,11 +28,11 @@ from typing import Any
 
 import torch
 
-from gan_postproc.batch import SampleBatch
 from gan_postproc.bench.report import describe_run, format_table, machine_info
-from gan_postproc.chain import Chain
-from gan_postproc.defaults import DEFAULTS
-from gan_postproc.io import atomic_write, atomic_write_json
+from gan_postproc.files.writing import atomic_write, atomic_write_json
+from gan_postproc.pipeline.batch import SampleBatch
+from gan_postproc.pipeline.chain import Chain
+from gan_postproc.plugins.bigroc import DEFAULTS
 
 NAME = "bigroc"
 HELP = "BIGRoC ablations on the shipped digits GANs: robust vs normal classifier, steps, L2 vs L-inf, eps curve (plot), debiasing"

@@ -5,11 +5,11 @@ DDPMScheduler) with the same number of DDPM steps (the shipped
 discriminator's, ``DIGITS_INFERENCE_STEPS``):
 
 * ``bare``: the plain pipeline;
-* ``dg_w{w}``: :class:`~gan_postproc.integrations.diffusers_guidance.DGPipeline`
+* ``dg_w{w}``: :class:`~gan_postproc.integrations.diffusers.guidance.DGPipeline`
   with the shipped discriminator at guidance weight w (Kim et al., ICML 2023);
   for a seed it draws exactly the noise the bare row draws (the wrapper uses
   no random numbers), so the rows differ only by the guidance;
-* ``diffrs``: :class:`~gan_postproc.integrations.diffusers_guidance.DiffusersDiffRS`
+* ``diffrs``: :class:`~gan_postproc.integrations.diffusers.guidance.DiffusersDiffRS`
   with the same discriminator (Na et al., ICML 2024; thresholds from a
   warm-up of the base sampler on its own seed), with its acceptance statistics;
 * ``bare+bigroc`` and ``dg_w{w}+bigroc``: BIGRoC (Ganz & Elad; the shipped
@@ -60,7 +60,7 @@ TIMING_SEED = 1_000_000
 def _time_rows(pipeline: Any, guided: dict[float, Any], diffrs: Any, refined: Any, steps: int, n: int, repeats: int,
                bigroc_weight: float) -> dict[str, list[float]]:
     """ms per sample of every row: a warm-up pass, then ``repeats`` rounds of one timed pass per row in rotating order."""
-    from gan_postproc.integrations.diffusers_guidance import sample_pipeline
+    from gan_postproc.integrations.diffusers.guidance import sample_pipeline
 
     def sampled(pipe: Any, seed: int) -> torch.Tensor:
         return sample_pipeline(pipe, n, seed=seed, batch_size=n, num_inference_steps=steps)
@@ -150,22 +150,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results = json.loads((args.out or RESULTS).read_text(encoding="utf-8"))
         print(render_markdown(results))
         return results
-    from gan_postproc.batch import SampleBatch
     from gan_postproc.bench.contexts import digits_evaluator
     from gan_postproc.bench.report import describe_run, format_table, machine_info
-    from gan_postproc.chain import Chain
     from gan_postproc.defaults import DEFAULTS as CORE_DEFAULTS
-    from gan_postproc.integrations.diffusers_guidance import (
+    from gan_postproc.files.writing import atomic_write_json
+    from gan_postproc.integrations.diffusers.guidance import (
         DIGITS_INFERENCE_STEPS,
         DGPipeline,
         DiffusersDiffRS,
-        load_digits_diffusion_pipeline,
         load_digits_dg_discriminator,
+        load_digits_diffusion_pipeline,
         sample_pipeline,
     )
-    from gan_postproc.io import atomic_write_json
     from gan_postproc.models.digits import digits_classifier
-    from gan_postproc.plugins.bigroc import BIGRoC
+    from gan_postproc.pipeline.batch import SampleBatch
+    from gan_postproc.pipeline.chain import Chain
+    from gan_postproc.plugins.bigroc.refiner import BIGRoC
 
     torch.set_num_threads(args.threads)
     n, seeds = (200, list(range(2))) if args.quick else (args.n, list(range(args.seeds)))
@@ -278,21 +278,37 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def demo_rows(n: int, seed: int, out: str | None) -> None:
+    """``gan-postproc demo``'s DG rows (at most ``demo_diffusion_samples`` samples each), when diffusers is installed
+    (else it says how to get it); written to ``OUT/dg_results.json`` with ``--out``."""
+    import importlib.util
+
+    from gan_postproc.files.writing import atomic_write_json
+    from gan_postproc.plugins.discriminator_guidance import DEFAULTS
+
+    if importlib.util.find_spec("diffusers") is None:
+        print("\ndiscriminator guidance (DG) rows skipped: they need diffusers, pip install 'gan-postproc[diffusers]'")
+        return
+    rows = run_demo(min(n, DEFAULTS.demo_diffusion_samples), seed)
+    if out is not None:
+        atomic_write_json(f"{out}/dg_results.json", rows)
+
+
 def run_demo(n: int, seed: int) -> dict[str, Any]:
     """The demo's DG rows: the shipped digits diffusion model bare and with DG at the default weight, one seed.
 
     Returns ``{row: {"fid", "precision", "recall", "ms_per_sample", "cost_ratio"}}`` (printed as a table too).
     """
-    from gan_postproc.batch import SampleBatch
     from gan_postproc.bench.contexts import digits_evaluator
     from gan_postproc.bench.report import format_table
-    from gan_postproc.integrations.diffusers_guidance import (
+    from gan_postproc.integrations.diffusers.guidance import (
         DIGITS_INFERENCE_STEPS,
         DGPipeline,
-        load_digits_diffusion_pipeline,
         load_digits_dg_discriminator,
+        load_digits_diffusion_pipeline,
         sample_pipeline,
     )
+    from gan_postproc.pipeline.batch import SampleBatch
     from gan_postproc.plugins.discriminator_guidance import DEFAULTS
 
     pipeline = load_digits_diffusion_pipeline()

@@ -42,11 +42,10 @@ from torch import nn
 
 from gan_postproc import Chain, Discriminator, TorchAdapter
 from gan_postproc.bench.report import describe_run, format_table, machine_info
-from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import OptionalDependencyError
-from gan_postproc.io import atomic_write
-from gan_postproc.plugins.collaborative import CollaborativeRefiner, shape_discriminator
-from gan_postproc.registry import get_registry
+from gan_postproc.files.writing import atomic_write
+from gan_postproc.plugin_system.registry import get_registry
+from gan_postproc.plugins.collaborative import DEFAULTS, CollaborativeRefiner, shape_discriminator
 
 NAME = "eight_gaussians"
 HELP = "collaborative sampling's imbalanced 8-Gaussians experiment (Sec. 5.1, Fig. 3-4): bare, rejection, collaborative with and without shaping"

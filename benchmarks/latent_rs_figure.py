@@ -25,7 +25,7 @@ from scipy.stats import spearmanr
 from gan_postproc.bench.grid import save_labelled_grid
 from gan_postproc.bench.report import describe_run, machine_info
 from gan_postproc.models.digits import digits_adapter, digits_dataset, digits_feature_extractor, load_digits_feature_net
-from gan_postproc.plugins._importance_network import load_shipped_importance_network
+from gan_postproc.plugins.latent_reweighting import load_shipped_importance_network
 
 NAME = "latent_rs_figure"
 HELP = "digits samples in bands of latentRS acceptance probability, and how P_a correlates with independent quality scores (paper Figure 4)"

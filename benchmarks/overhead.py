@@ -21,8 +21,8 @@ import torch
 from gan_postproc.bench.contexts import TOY2D_DATASETS, digits_context, toy2d_context
 from gan_postproc.bench.report import describe_run, format_table
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup, collect_setups, generator_floor
-from gan_postproc.chain import Chain
-from gan_postproc.manager import get_plugin_manager
+from gan_postproc.pipeline.chain import Chain
+from gan_postproc.plugin_system.manager import get_plugin_manager
 
 NAME = "overhead"
 HELP = "each method's wall time per sample against its floor (the network passes it cannot avoid), side by side"

@@ -55,29 +55,30 @@ from typing import Any
 import torch
 
 from gan_postproc import rng
-from gan_postproc.adapter import Adapter
 from gan_postproc.bench.report import describe_run, format_table, machine_info
 from gan_postproc.bench.setups import BenchmarkSetup, generator_floor
-from gan_postproc.chain import Chain
 from gan_postproc.cli.bench_command import standard_json
 from gan_postproc.defaults import DEFAULTS
-from gan_postproc.density_ratio import network_floor
 from gan_postproc.errors import InputError
-from gan_postproc.integrations.torch_module import TorchAdapter
-from gan_postproc.io import atomic_write_json
+from gan_postproc.files.writing import atomic_write_json
 from gan_postproc.models.stylegan2_sized import StyleGAN2SizedDiscriminator, StyleGAN2SizedGenerator
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.chain import Chain
+from gan_postproc.pipeline.sampler import PriorSampler
+from gan_postproc.pipeline.torch_adapter import TorchAdapter
+from gan_postproc.plugins.collaborative import DEFAULTS as COLLABORATIVE
 from gan_postproc.plugins.collaborative import CollaborativeRefiner
-from gan_postproc.plugins.collaborative import _floor as collaborative_floor
+from gan_postproc.plugins.collaborative import refinement_floor as collaborative_floor
 from gan_postproc.plugins.ddls import DDLS, langevin_floor
+from gan_postproc.plugins.density_ratio import DEFAULTS as DENSITY_RATIO
+from gan_postproc.plugins.density_ratio import DiscriminatorRejectionSampler, MetropolisHastingsSampler, SamplingImportanceResampling
+from gan_postproc.plugins.density_ratio.ratio import network_floor
+from gan_postproc.plugins.dot import DEFAULTS as DOT_DEFAULTS
 from gan_postproc.plugins.dot import DOT, transport_floor
-from gan_postproc.plugins.latent_rs import ImportanceNetwork, LatentRS
-from gan_postproc.plugins.latent_rs_ga import LatentRSGA
-from gan_postproc.plugins.mh import MetropolisHastingsSampler
-from gan_postproc.plugins.sir import SamplingImportanceResampling
-from gan_postproc.plugins.drs import DiscriminatorRejectionSampler
+from gan_postproc.plugins.latent_reweighting import DEFAULTS as LATENT_REWEIGHTING
+from gan_postproc.plugins.latent_reweighting import ImportanceNetwork, LatentRS, LatentRSGA
+from gan_postproc.plugins.latent_reweighting.importance_network import network_inputs, resolve_layer
 from gan_postproc.plugins.truncation import TruncationSampler
-from gan_postproc.plugins._importance_network import network_inputs, resolve_layer
-from gan_postproc.sampler import PriorSampler
 
 NAME = "realistic"
 HELP = "ms per image and peak memory of every method on a StyleGAN2-sized network (NVlabs source if given), beside the raw generator and each method's floor"
@@ -100,12 +101,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--only", nargs="+", default=None, metavar="ROW")
-    parser.add_argument("--drs-burn-in", type=int, default=DEFAULTS.drs_burn_in)
-    parser.add_argument("--mh-chain-length", type=int, default=DEFAULTS.mh_chain_length)
-    parser.add_argument("--sir-pool-size", type=int, default=DEFAULTS.sir_pool_size)
+    parser.add_argument("--drs-burn-in", type=int, default=DENSITY_RATIO.drs_burn_in)
+    parser.add_argument("--mh-chain-length", type=int, default=DENSITY_RATIO.mh_chain_length)
+    parser.add_argument("--sir-pool-size", type=int, default=DENSITY_RATIO.sir_pool_size)
     parser.add_argument("--ddls-steps", type=int, default=100, help="Langevin steps (the reference: 1000; fewer keep the run short)")
-    parser.add_argument("--dot-steps", type=int, default=DEFAULTS.dot_steps)
-    parser.add_argument("--collaborative-steps", type=int, default=DEFAULTS.collaborative_steps)
+    parser.add_argument("--dot-steps", type=int, default=DOT_DEFAULTS.dot_steps)
+    parser.add_argument("--collaborative-steps", type=int, default=COLLABORATIVE.collaborative_steps)
     parser.add_argument("--output", default="realistic.json", help="JSON results file (default: realistic.json)")
 
 
@@ -133,7 +134,7 @@ def build_networks(args: argparse.Namespace, device: torch.device) -> tuple[Adap
             from training.networks import Discriminator, Generator  # type: ignore[import-not-found]
         finally:
             sys.path.remove(str(source))
-        from gan_postproc.integrations.stylegan2 import StyleGAN2Adapter
+        from gan_postproc.integrations.stylegan2.nvlabs import StyleGAN2Adapter
 
         torch.manual_seed(0)
         G = Generator(z_dim=args.z_dim, c_dim=0, w_dim=args.z_dim, img_resolution=args.resolution, img_channels=3, synthesis_kwargs=widths)
@@ -173,7 +174,7 @@ def _rows(args: argparse.Namespace, adapter: Adapter, sample_shape: tuple[int, .
         BenchmarkSetup("mh", mh, floor=network_floor(adapter, mh.ratio), note=f"K={args.mh_chain_length}, chains start at noise 'real' images, no isotonic fit"),
         BenchmarkSetup("sir", sir, floor=network_floor(adapter, sir.ratio), note=f"pool {args.sir_pool_size}"),
         BenchmarkSetup("latent_rs", LatentRS(importance), floor=generator, note=f"untrained w on {layer!r}, m = {importance.max_weight:g}"),
-        BenchmarkSetup("latent_rs_ga", LatentRSGA(importance), floor=generator, note=f"untrained w, {DEFAULTS.latent_ga_steps} ascent steps"),
+        BenchmarkSetup("latent_rs_ga", LatentRSGA(importance), floor=generator, note=f"untrained w, {LATENT_REWEIGHTING.latent_ga_steps} ascent steps"),
         BenchmarkSetup("ddls", ddls, floor=langevin_floor(ddls, adapter), note=f"{args.ddls_steps} Langevin steps"),
         BenchmarkSetup("dot_latent", refiners=[dot], floor=transport_floor(dot, adapter), note=f"latent space, {args.dot_steps} Adam steps"),
         BenchmarkSetup("collaborative", refiners=[collaborative], floor=collaborative_floor(collaborative, adapter),

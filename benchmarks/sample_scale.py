@@ -27,7 +27,7 @@ import sys, torch
 torch.set_num_threads({threads})
 from gan_postproc import Chain
 from gan_postproc.cli.specs import build_methods, load_adapter
-from gan_postproc.sample_run import sample_to_disk
+from gan_postproc.runs.sample_run import sample_to_disk
 sampler, refiners = build_methods({sampler!r}, [], {refiners!r}, [])
 chain = Chain(load_adapter("digits"), sampler, refiners, batch_size=500)
 sample_to_disk(chain, {n}, sys.argv[1], format={format!r}, shard_size=1000, progress=False)

@@ -9,7 +9,7 @@ synthetic settings cross:
 
 * fixed dataset (the same ``S`` samples every epoch) vs on-the-fly
   generation (``S`` new samples every epoch), ``S`` = the size of the real
-  training split, both through :class:`~gan_postproc.synthetic.SyntheticDataset`;
+  training split, both through :class:`~gan_postproc.runs.synthetic.SyntheticDataset`;
 * data transformations: random crop after 1 pixel of padding (the digits
   analogue of CIFAR's 4 of 32 pixels); horizontal flips only with ``--flip``,
   since a mirrored digit is often another glyph (the paper flips CIFAR images);
@@ -39,17 +39,18 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from gan_postproc import rng
-from gan_postproc.adapter import Adapter
 from gan_postproc.bench.report import describe_run, format_table, machine_info
-from gan_postproc.chain import Chain
+from gan_postproc.classifier_training import classifier_accuracy
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import InputError
-from gan_postproc.plugins.classifier_filter import ClassifierFilter
-from gan_postproc.registry import get_registry
-from gan_postproc.sampler import LatentSampler
-from gan_postproc.scoring import Classifier
-from gan_postproc.synthetic import SyntheticDataset, random_crop, random_flip
-from gan_postproc.training import classifier_accuracy
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.chain import Chain
+from gan_postproc.pipeline.sampler import LatentSampler
+from gan_postproc.pipeline.scoring import Classifier
+from gan_postproc.plugin_system.registry import get_registry
+from gan_postproc.plugins.classifier_guided import ClassifierFilter
+from gan_postproc.plugins.truncation import DEFAULTS as TRUNCATION_DEFAULTS
+from gan_postproc.runs.synthetic import SyntheticDataset, random_crop, random_flip
 
 NAME = "synthetic_training"
 HELP = "Slim (2020) Table 1 in miniature: a digits classifier trained on synthetic data (fixed / on-the-fly, transforms, filtering, truncation) vs real data"
@@ -99,7 +100,7 @@ class Training:
     flip: bool = False
 
 
-def truncation_sampler(psi: float = DEFAULTS.truncation_psi) -> LatentSampler | None:
+def truncation_sampler(psi: float = TRUNCATION_DEFAULTS.truncation_psi) -> LatentSampler | None:
     """The registered ``truncation`` sampler at ``psi``, or ``None`` if no plugin provides one."""
     registry = get_registry()
     if "truncation" not in registry.names("sampler"):

@@ -27,7 +27,7 @@ from gan_postproc.bench.contexts import TOY2D_DATASETS, toy2d_context, toy2d_eva
 from gan_postproc.bench.report import describe_run, format_table
 from gan_postproc.bench.setups import collect_setups
 from gan_postproc.bench.suite import TimingPlan, baseline_rows, run_side_by_side, summarise
-from gan_postproc.manager import get_plugin_manager
+from gan_postproc.plugin_system.manager import get_plugin_manager
 
 NAME = "toy2d"
 #: Cost is timed on separate passes of this many points (one batch), repeated and interleaved.

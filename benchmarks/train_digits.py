@@ -7,7 +7,7 @@ few minutes in all. Trains on the fixed train split of
 1. the independent feature network (measuring only), plain training;
 2. the normal classifier, plain training;
 3. the robust classifier, L2-PGD adversarial training (Madry et al.) with
-   ``gan_postproc.training.train_robust_classifier``, eps in [-1, 1] units;
+   ``gan_postproc.plugins.bigroc.train_robust_classifier``, eps in [-1, 1] units;
 4. an unconditional GAN (non-saturating loss), stopped early on purpose;
 5. a conditional GAN (label-embedding generator, projection discriminator), also stopped early.
 
@@ -46,7 +46,8 @@ from tqdm.auto import tqdm
 
 import gan_postproc
 from gan_postproc import Chain
-from gan_postproc.integrations.torch_module import TorchAdapter
+from gan_postproc.classifier_training import classifier_accuracy, train_classifier
+from gan_postproc.files.checkpoints import save_safetensors_atomic
 from gan_postproc.models import assets as assets_module
 from gan_postproc.models.digits import (
     DIGITS_FILES,
@@ -64,14 +65,9 @@ from gan_postproc.models.digits import (
     load_digits_feature_net,
     load_digits_generator,
 )
-from gan_postproc.training import (
-    AttackSettings,
-    classifier_accuracy,
-    pgd_l2,
-    save_safetensors_atomic,
-    train_classifier,
-    train_robust_classifier,
-)
+from gan_postproc.pipeline.torch_adapter import TorchAdapter
+from gan_postproc.plugins.bigroc import AttackSettings, train_robust_classifier
+from gan_postproc.plugins.bigroc.pgd import pgd_l2
 
 #: The folder the package loads the digits models from (src/gan_postproc/assets/digits in a checkout).
 PACKAGE_DIGITS = Path(gan_postproc.__file__).resolve().parent / "assets" / "digits"
@@ -490,16 +486,16 @@ def build_manifest(
                 "independent feature network for MEASURING only (FID, precision/recall on the 64-d penultimate layer "
                 "'features'); other architecture and seed than the classifiers; never use it to guide a method"
             )
-            entry["training"] = {"function": "gan_postproc.training.train_classifier", **FEATURE_NET, "optimizer": "Adam", "seed": SEEDS["feature_net"]}
+            entry["training"] = {"function": "gan_postproc.classifier_training.train_classifier", **FEATURE_NET, "optimizer": "Adam", "seed": SEEDS["feature_net"]}
         elif key == "classifier":
             entry["what"] = "normally trained classifier (cross-entropy), logits [N, 10] for images in [-1, 1]"
-            entry["training"] = {"function": "gan_postproc.training.train_classifier", **CLASSIFIER, "optimizer": "Adam", "seed": SEEDS["classifier"]}
+            entry["training"] = {"function": "gan_postproc.classifier_training.train_classifier", **CLASSIFIER, "optimizer": "Adam", "seed": SEEDS["classifier"]}
         else:
             entry["what"] = (
                 "robust classifier: L2-PGD adversarial training (Madry et al. 2018); same architecture as classifier.safetensors"
             )
             entry["training"] = {
-                "function": "gan_postproc.training.train_robust_classifier",
+                "function": "gan_postproc.plugins.bigroc.train_robust_classifier",
                 **ROBUST,
                 "eps_units": "[-1, 1] image range (eps 1.5 here = 0.75 in [0, 1] units)",
                 "step_size": f"2.5 * eps / steps = {2.5 * ROBUST['eps'] / ROBUST['steps']:.4f}",

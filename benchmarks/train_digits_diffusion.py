@@ -43,9 +43,9 @@ from tqdm.auto import tqdm
 
 import gan_postproc
 from gan_postproc.bench.report import machine_info
-from gan_postproc.io import atomic_write_json
+from gan_postproc.files.checkpoints import load_checkpoint, save_checkpoint, save_safetensors_atomic
+from gan_postproc.files.writing import atomic_write_json
 from gan_postproc.models.assets import sha256_of
-from gan_postproc.training import load_checkpoint, save_checkpoint, save_safetensors_atomic
 
 #: The folder the package loads the digits diffusion model from.
 PACKAGE_ASSETS = Path(gan_postproc.__file__).resolve().parent / "assets" / "digits_diffusion"
@@ -76,7 +76,7 @@ EVALUATION = {"n": 1000}
 
 
 def unet_config() -> dict[str, Any]:
-    from gan_postproc.integrations.diffusers_guidance import DIGITS_UNET_CONFIG
+    from gan_postproc.integrations.diffusers.guidance import DIGITS_UNET_CONFIG
 
     return dict(DIGITS_UNET_CONFIG)
 
@@ -89,7 +89,7 @@ def train_unet(work_dir: Path, threads: int, progress: bool = True) -> tuple[tor
     """
     from diffusers import DDPMScheduler, UNet2DModel
 
-    from gan_postproc.integrations.diffusers_guidance import DIGITS_SCHEDULER_CONFIG
+    from gan_postproc.integrations.diffusers.guidance import DIGITS_SCHEDULER_CONFIG
     from gan_postproc.models.digits import digits_dataset
 
     settings = UNET_TRAINING
@@ -138,7 +138,7 @@ def generate(unet: torch.nn.Module, work_dir: Path) -> tuple[torch.Tensor, torch
     """Samples of the bare model for the discriminator (training and held-out), with the benchmark's sampler settings."""
     from diffusers import DDPMPipeline, DDPMScheduler
 
-    from gan_postproc.integrations.diffusers_guidance import DIGITS_INFERENCE_STEPS, DIGITS_SCHEDULER_CONFIG, sample_pipeline
+    from gan_postproc.integrations.diffusers.guidance import DIGITS_INFERENCE_STEPS, DIGITS_SCHEDULER_CONFIG, sample_pipeline
 
     path = work_dir / "generated.safetensors"
     if path.is_file():
@@ -162,7 +162,7 @@ def train_discriminator(generated: torch.Tensor, heldout_generated: torch.Tensor
     """DG's discriminator on the frozen body of the shipped normal classifier, against the bare model's samples."""
     from diffusers import DDPMScheduler
 
-    from gan_postproc.integrations.diffusers_guidance import DIGITS_SCHEDULER_CONFIG, digits_dg_feature_extractor
+    from gan_postproc.integrations.diffusers.guidance import DIGITS_SCHEDULER_CONFIG, digits_dg_feature_extractor
     from gan_postproc.models.digits import digits_dataset
     from gan_postproc.plugins.discriminator_guidance import TimeDependentDiscriminator, train_dg_discriminator
 
@@ -184,7 +184,7 @@ def accuracy_by_timestep(discriminator: Any, real: torch.Tensor, generated: torc
     """Held-out accuracy (mean of the real and the generated side) at fixed timesteps, seeded noise."""
     from diffusers import DDPMScheduler
 
-    from gan_postproc.integrations.diffusers_guidance import DIGITS_SCHEDULER_CONFIG
+    from gan_postproc.integrations.diffusers.guidance import DIGITS_SCHEDULER_CONFIG
     from gan_postproc.plugins.discriminator_guidance import noise_samples
 
     alphas = DDPMScheduler(**DIGITS_SCHEDULER_CONFIG).alphas_cumprod.double()
@@ -205,9 +205,9 @@ def measure_bare(unet: torch.nn.Module) -> dict[str, Any]:
     """FID / precision / recall of the bare model with the independent digits features against the test split."""
     from diffusers import DDPMPipeline, DDPMScheduler
 
-    from gan_postproc.batch import SampleBatch
     from gan_postproc.bench.contexts import digits_evaluator
-    from gan_postproc.integrations.diffusers_guidance import DIGITS_INFERENCE_STEPS, DIGITS_SCHEDULER_CONFIG, sample_pipeline
+    from gan_postproc.integrations.diffusers.guidance import DIGITS_INFERENCE_STEPS, DIGITS_SCHEDULER_CONFIG, sample_pipeline
+    from gan_postproc.pipeline.batch import SampleBatch
 
     pipeline = DDPMPipeline(unet=unet, scheduler=DDPMScheduler(**DIGITS_SCHEDULER_CONFIG))
     pipeline.set_progress_bar_config(disable=True)
@@ -220,7 +220,11 @@ def measure_bare(unet: torch.nn.Module) -> dict[str, Any]:
 
 def write_assets(out: Path, unet: torch.nn.Module, discriminator: Any, info: dict[str, Any], command: str) -> dict[str, Any]:
     """The two weight files and manifest.json (atomic writes)."""
-    from gan_postproc.integrations.diffusers_guidance import DIGITS_DIFFUSION_FILES, DIGITS_INFERENCE_STEPS, DIGITS_SCHEDULER_CONFIG
+    from gan_postproc.integrations.diffusers.guidance import (
+        DIGITS_DIFFUSION_FILES,
+        DIGITS_INFERENCE_STEPS,
+        DIGITS_SCHEDULER_CONFIG,
+    )
 
     out.mkdir(parents=True, exist_ok=True)
     unet_path = save_safetensors_atomic(unet.state_dict(), out / DIGITS_DIFFUSION_FILES["unet"])
@@ -244,7 +248,7 @@ def write_assets(out: Path, unet: torch.nn.Module, discriminator: Any, info: dic
     }
     manifest = {
         "description": "The digits diffusion model and its DG discriminator, trained by benchmarks/train_digits_diffusion.py; "
-                       "loaded by gan_postproc.integrations.diffusers_guidance",
+                       "loaded by gan_postproc.integrations.diffusers.guidance",
         "command": command, "machine": info["machine"], "seeds": SEEDS, "files": files, "seconds": info["seconds"],
         "split": "sklearn load_digits, gan_postproc.models.digits.digits_dataset: train split (1347) for training, "
                  "test split (450) only for measuring",

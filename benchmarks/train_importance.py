@@ -4,7 +4,7 @@
     python benchmarks/train_importance.py --only digits
 
 For each shipped generator this runs Algorithm 1 of Issenhuth et al. (WACV
-2022) through :func:`gan_postproc.plugins.latent_rs.train_importance_network`
+2022) through :func:`gan_postproc.plugins.latent_reweighting.train_importance_network`
 with the settings in :data:`SETTINGS`, selects the snapshot with the best
 held-out sliced Wasserstein-1 distance (held-out real samples never used for training,
 nor by the benchmarks' measurements), tunes the latentGA step size on the
@@ -34,15 +34,12 @@ from typing import Any
 import torch
 
 from gan_postproc import Chain
-from gan_postproc.adapter import Adapter
 from gan_postproc.bench.report import machine_info
-from gan_postproc.io import atomic_write
+from gan_postproc.files.writing import atomic_write
 from gan_postproc.metrics import emd
 from gan_postproc.models.assets import sha256_of
-from gan_postproc.plugins._importance_network import SHIPPED_NETWORKS, ImportanceNetwork
-from gan_postproc.plugins.latent_ga import LatentGA
-from gan_postproc.plugins.latent_rs import LatentRS, train_importance_network
-from gan_postproc.plugins.latent_rs_ga import LatentRSGA
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.plugins.latent_reweighting import SHIPPED_NETWORKS, ImportanceNetwork, LatentGA, LatentRS, LatentRSGA, train_importance_network
 
 ASSETS = Path(__file__).resolve().parents[1] / "src" / "gan_postproc" / "assets"
 

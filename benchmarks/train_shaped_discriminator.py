@@ -35,10 +35,15 @@ import torch
 import gan_postproc
 from gan_postproc import Chain
 from gan_postproc.bench.contexts import digits_evaluator
-from gan_postproc.io import atomic_write_bytes
+from gan_postproc.files.writing import atomic_write_bytes
 from gan_postproc.models import assets as assets_module
 from gan_postproc.models.digits import digits_adapter, digits_dataset
-from gan_postproc.plugins.collaborative import SHAPED_DIGITS_FILE, SHAPED_DIGITS_SETTINGS, CollaborativeRefiner, shape_discriminator
+from gan_postproc.plugins.collaborative import (
+    SHAPED_DIGITS_FILE,
+    SHAPED_DIGITS_SETTINGS,
+    CollaborativeRefiner,
+    shape_discriminator,
+)
 
 #: The folder the package loads the digits models from.
 PACKAGE_DIGITS = Path(gan_postproc.__file__).resolve().parent / "assets" / "digits"

@@ -32,18 +32,19 @@ or downloads a published one by name (needs network access). Loading needs
 from __future__ import annotations
 
 import os
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from gan_postproc import hookimpl
-from gan_postproc.adapter import Adapter
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError
-from gan_postproc.loading import load_state_dict_strict, read_json, torch_load_weights
+from gan_postproc.files.loading import load_state_dict_strict, read_json, torch_load_weights
 from gan_postproc.optional import require
-from gan_postproc.priors import LatentPrior
-from gan_postproc.scoring import Classifier, Discriminator, ScoreKind, as_classifier, as_discriminator
-from gan_postproc.splitting import capture_output, module_device, substitute_output
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.priors import LatentPrior
+from gan_postproc.pipeline.scoring import Classifier, Discriminator, ScoreKind, as_classifier, as_discriminator
+from gan_postproc.pipeline.splitting import capture_output, module_device, substitute_output
 from gan_postproc.validation import check_probability
 
 __all__ = ["BigGANAdapter", "load_biggan", "TRUNCATION_BOUND"]

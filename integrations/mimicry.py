@@ -35,13 +35,13 @@ import torch
 from torch import nn
 
 from gan_postproc import hookimpl
-from gan_postproc.adapter import Adapter
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError
-from gan_postproc.loading import load_state_dict_strict, torch_load_weights
+from gan_postproc.files.loading import load_state_dict_strict, torch_load_weights
 from gan_postproc.optional import require_installed
-from gan_postproc.priors import LatentPrior
-from gan_postproc.scoring import Classifier, Discriminator, ScoreKind, as_classifier
-from gan_postproc.splitting import capture_output, module_device, substitute_output
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.priors import LatentPrior
+from gan_postproc.pipeline.scoring import Classifier, Discriminator, ScoreKind, as_classifier
+from gan_postproc.pipeline.splitting import capture_output, module_device, substitute_output
 
 __all__ = ["MimicryAdapter", "mimicry_discriminator", "import_mimicry", "load_mimicry_checkpoint", "LOSS_OUTPUT"]
 

@@ -46,15 +46,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_postproc import hookimpl, rng
-from gan_postproc.adapter import Adapter
-from gan_postproc.chain import Chain
 from gan_postproc.defaults import DEFAULTS
 from gan_postproc.errors import InputError, InputTypeError
-from gan_postproc.priors import LatentPrior
-from gan_postproc.refiner import Refiner
-from gan_postproc.sampler import LatentSampler, SampleRequest
-from gan_postproc.scoring import Classifier, Discriminator, ScoreKind, as_classifier, score_in_groups
-from gan_postproc.splitting import capture_output, module_device, substitute_output, unwrap_parallel
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.chain import Chain
+from gan_postproc.pipeline.priors import LatentPrior
+from gan_postproc.pipeline.refiner import Refiner
+from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest
+from gan_postproc.pipeline.scoring import Classifier, Discriminator, ScoreKind, as_classifier, score_in_groups
+from gan_postproc.pipeline.splitting import capture_output, module_device, substitute_output, unwrap_parallel
 from gan_postproc.validation import check_count, check_probability
 
 __all__ = [
@@ -155,7 +155,7 @@ def studiogan_discriminator(
         group_size: the minibatch-std group of a StyleGAN2 discriminator
             (default: read from it, :func:`minibatch_std_group`). Batches
             smaller than it are refused; others are padded to a multiple of it
-            by repeating samples (:func:`~gan_postproc.scoring.score_in_groups`).
+            by repeating samples (:func:`~gan_postproc.pipeline.scoring.score_in_groups`).
     """
     if isinstance(discriminator, Discriminator):
         return discriminator

@@ -34,25 +34,44 @@ scale. (The paper derives this reading for WGAN critics as well, up to a tempera
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
 from gan_postproc import hookimpl
-from gan_postproc.adapter import Adapter
-from gan_postproc.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup, FloorFn
-from gan_postproc.chain import RunReport
-from gan_postproc.defaults import DEFAULTS
+from gan_postproc.defaults import Defaults
 from gan_postproc.errors import InputError
 from gan_postproc.gradients import autograd_ready, gradients_on
-from gan_postproc.numerics import FiniteGuard
-from gan_postproc.sampler import LatentSampler, SampleRequest
-from gan_postproc.scoring import Discriminator
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.batch import SampleBatch
+from gan_postproc.pipeline.chain import RunReport
+from gan_postproc.pipeline.discriminator_readings import potential, resolve_discriminator
+from gan_postproc.pipeline.numerics import FiniteGuard
+from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest
+from gan_postproc.pipeline.scoring import Discriminator
 from gan_postproc.validation import check_count, check_positive
 
-from ._discriminator import potential, resolve_discriminator
-
 __all__ = ["DDLS", "langevin_floor"]
+
+
+@dataclass(frozen=True)
+class DDLSDefaults(Defaults):
+    """The core's defaults (:class:`gan_postproc.defaults.Defaults`) plus DDLS's, read by its signature and the benchmarks."""
+
+    #: DDLS: Langevin steps (StudioGAN ``langevin_sampling``: 1000).
+    ddls_steps: int = 1000
+    #: DDLS: initial step size eps of z <- z - eps/2 grad E + sqrt(eps) noise (StudioGAN: 0.01).
+    ddls_step_size: float = 0.01
+    #: DDLS: standard deviation of the Langevin noise (StudioGAN: 1).
+    ddls_noise_std: float = 1.0
+    #: DDLS: every ``ddls_decay_steps`` steps the step size and noise scale are multiplied by this (StudioGAN: 0.1 ...
+    ddls_decay: float = 0.1
+    #: ... every 200 steps); a decay of 1 turns the schedule off.
+    ddls_decay_steps: int = 200
+
+
+DEFAULTS = DDLSDefaults()
 
 
 class DDLS(LatentSampler):
@@ -69,7 +88,7 @@ class DDLS(LatentSampler):
 
     Returns batches with ``latents`` (and ``labels``) and ``provenance["nonfinite_restored"]``
     (1 for a sample whose step went NaN/inf: it kept its last finite latent, see
-    :class:`~gan_postproc.numerics.FiniteGuard`); the chain generates the samples.
+    :class:`~gan_postproc.pipeline.numerics.FiniteGuard`); the chain generates the samples.
 
     Example::
 

@@ -38,29 +38,50 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 
 from gan_postproc import hookimpl, rng
-from gan_postproc.adapter import Adapter
-from gan_postproc.batch import SampleBatch
-from gan_postproc.batching import row_slices
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup, FloorFn
-from gan_postproc.chain import RunReport
-from gan_postproc.defaults import DEFAULTS
+from gan_postproc.defaults import Defaults
 from gan_postproc.errors import InputError
 from gan_postproc.gradients import autograd_ready, gradients_on
-from gan_postproc.numerics import FiniteGuard
-from gan_postproc.ranges import clamp_to
-from gan_postproc.refiner import Refiner
-from gan_postproc.scoring import Discriminator
-from gan_postproc.splitting import module_device
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.batch import SampleBatch
+from gan_postproc.pipeline.batching import row_slices
+from gan_postproc.pipeline.chain import RunReport
+from gan_postproc.pipeline.discriminator_readings import potential, realness, resolve_discriminator
+from gan_postproc.pipeline.numerics import FiniteGuard
+from gan_postproc.pipeline.ranges import clamp_to
+from gan_postproc.pipeline.refiner import Refiner
+from gan_postproc.pipeline.scoring import Discriminator
+from gan_postproc.pipeline.splitting import module_device
 from gan_postproc.validation import check_count, check_positive, check_probability
 
-from ._discriminator import potential, realness, resolve_discriminator
-
 __all__ = ["DOT", "Space", "SPACES", "estimate_k_eff", "transport_floor"]
+
+
+@dataclass(frozen=True)
+class DOTDefaults(Defaults):
+    """The core's defaults (:class:`gan_postproc.defaults.Defaults`) plus DOT's, read by its signature and the benchmarks."""
+
+    #: DOT: Adam steps (Tanaka 2019, reference 2-D demo: 100).
+    dot_steps: int = 100
+    #: DOT: Adam learning rate (reference: 0.01).
+    dot_lr: float = 0.01
+    #: DOT: Adam betas (reference: beta1 = 0, beta2 = 0.9).
+    dot_betas: tuple[float, float] = (0.0, 0.9)
+    #: DOT: offset added to x - y inside the transport cost ||x - y + delta|| (reference: 0.001).
+    dot_delta: float = 0.001
+    #: DOT: K_eff is the mean over this many estimates ... (reference demo: 10)
+    dot_keff_trials: int = 10
+    #: ... of the largest |D(x1) - D(x2)| / ||x1 - x2|| over this many random pairs (reference: 100).
+    dot_keff_pairs: int = 100
+
+
+DEFAULTS = DOTDefaults()
 
 Space = Literal["target", "latent"]
 #: Where DOT moves samples.
@@ -83,7 +104,7 @@ class DOT(Refiner):
 
     The refined batch carries ``scores["discriminator"]`` (``D`` of the result: probability,
     or critic score) and ``provenance["nonfinite_restored"]`` (1 for a sample whose step went
-    NaN/inf: it kept its last finite value, see :class:`~gan_postproc.numerics.FiniteGuard`);
+    NaN/inf: it kept its last finite value, see :class:`~gan_postproc.pipeline.numerics.FiniteGuard`);
     latent-space DOT also replaces ``latents``.
 
     Example::

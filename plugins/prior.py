@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gan_postproc import hookimpl
-from gan_postproc.sampler import LatentSampler, PriorSampler
+from gan_postproc.pipeline.sampler import LatentSampler, PriorSampler
 
 
 @hookimpl

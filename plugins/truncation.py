@@ -29,20 +29,32 @@ the rejection samplers' and stops with an error if it collapses.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 
 from gan_postproc import hookimpl
-from gan_postproc.adapter import Adapter
-from gan_postproc.batch import SampleBatch
 from gan_postproc.bench.setups import BenchmarkContext, BenchmarkSetup, generator_floor
-from gan_postproc.defaults import DEFAULTS
+from gan_postproc.defaults import Defaults
 from gan_postproc.errors import AcceptanceError, InputError
-from gan_postproc.sampler import LatentSampler, SampleRequest
+from gan_postproc.pipeline.adapter import Adapter
+from gan_postproc.pipeline.batch import SampleBatch
+from gan_postproc.pipeline.sampler import LatentSampler, SampleRequest
 from gan_postproc.validation import check_count, check_positive, check_probability
 
 __all__ = ["TruncationSampler"]
+
+
+@dataclass(frozen=True)
+class TruncationDefaults(Defaults):
+    """The core's defaults (:class:`gan_postproc.defaults.Defaults`) plus truncation's, read by its signature and the benchmarks."""
+
+    #: Threshold psi of the truncated-normal prior: |z_i| <= psi (Slim's incremental-learning paper: 1.5).
+    truncation_psi: float = 1.5
+
+
+DEFAULTS = TruncationDefaults()
 
 TruncationMode = Literal["auto", "prior", "native"]
 

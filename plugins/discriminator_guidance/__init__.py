@@ -13,7 +13,7 @@ its training (:mod:`.training`), the correction and the rejection logic, and
 the family's defaults (:data:`DEFAULTS`). Running them inside diffusers
 pipelines (the denoiser wrapper for DDPM, DDIM, DiT and Stable Diffusion, DiffRS
 on DDPM pipelines, the shipped digits diffusion model) is
-``gan_postproc.integrations.diffusers_guidance``; training from the command
+``gan_postproc.integrations.diffusers.guidance``; training from the command
 line is ``gan-postproc train-dg``.
 """
 

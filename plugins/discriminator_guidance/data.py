@@ -10,8 +10,8 @@ import numpy as np
 import torch
 
 from gan_postproc.errors import InputError, InputTypeError
-from gan_postproc.image_files import list_images, read_images, read_npz_images, to_chain
-from gan_postproc.plugins._real_data import iter_real
+from gan_postproc.files.images import list_images, read_images, read_npz_images, to_chain
+from gan_postproc.real_data import iter_real
 from gan_postproc.validation import ValueRange
 
 __all__ = ["SampleSource", "load_samples"]

@@ -1,15 +1,22 @@
-"""The discriminator-guidance family's own table of defaults (DG and DiffRS), read by the API and the CLI alike."""
+"""The defaults of discriminator guidance (DG) and DiffRS: the core's table plus these (see
+:class:`gan_postproc.defaults.Defaults`; ``train_lr`` and ``train_batch_size`` are DG's own here).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gan_postproc.defaults import Defaults
+
 __all__ = ["GuidanceDefaults", "DEFAULTS"]
 
 
 @dataclass(frozen=True)
-class GuidanceDefaults:
+class GuidanceDefaults(Defaults):
     """Default settings of DG (Kim et al., ICML 2023) and DiffRS (Na et al., ICML 2024). Each field says where it comes from."""
+
+    #: Samples per row of ``gan-postproc demo``'s diffusion-model rows (DG), which cost more per sample than the GANs.
+    demo_diffusion_samples: int = 500
 
     # -- the time-dependent discriminator d_phi(x_t, t) --
     #: Width of the trainable head (hidden units of its MLP blocks).

@@ -36,8 +36,8 @@ import torch
 from torch import nn
 
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError
-from gan_postproc.loading import load_state_dict_strict, metadata_json, read_safetensors
-from gan_postproc.training import save_safetensors_atomic
+from gan_postproc.files.checkpoints import save_safetensors_atomic
+from gan_postproc.files.loading import load_state_dict_strict, metadata_json, read_safetensors
 from gan_postproc.validation import check_count, check_labels, check_tensor
 
 from .defaults import DEFAULTS

@@ -33,16 +33,16 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from gan_postproc.errors import CheckpointError, InputError, InputTypeError
-from gan_postproc.loading import differing_keys
+from gan_postproc.files.checkpoints import load_checkpoint, read_checkpoint_state, save_checkpoint
+from gan_postproc.files.loading import differing_keys
 from gan_postproc.rng import stream_key
-from gan_postproc.training import load_checkpoint, read_checkpoint_state, save_checkpoint
 from gan_postproc.validation import ValueRange, check_choice, check_count, check_labels, check_positive, check_tensor
 
 from .data import SampleSource, load_samples

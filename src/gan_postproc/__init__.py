@@ -7,22 +7,25 @@ lives in submodules.
 from __future__ import annotations
 
 from importlib import metadata as _metadata
-from typing import Any
 
-from .hookspecs import hookimpl  # first: plugin modules import it from here
-from .adapter import Adapter
-from .batch import SampleBatch
-from .chain import Chain, RunReport
+from . import _moved
 from .defaults import DEFAULTS
-from .dropin import DropIn, dropin
 from .errors import GanPostprocError
-from .manager import get_plugin_manager, reset_plugin_manager
-from .priors import LatentPrior
-from .refiner import Refiner
-from .registry import get_registry
-from .rejection import RejectionSampler
-from .sampler import LatentSampler, PriorSampler, SampleRequest
-from .scoring import Classifier, Discriminator, ScoreKind
+from .hookspecs import hookimpl  # plugin modules import it from here
+from .pipeline.adapter import Adapter
+from .pipeline.batch import SampleBatch
+from .pipeline.chain import Chain, RunReport
+from .pipeline.dropin import DropIn, dropin
+from .pipeline.priors import LatentPrior
+from .pipeline.refiner import Refiner
+from .pipeline.rejection import RejectionSampler
+from .pipeline.sampler import LatentSampler, PriorSampler, SampleRequest
+from .pipeline.scoring import Classifier, Discriminator, ScoreKind
+from .pipeline.torch_adapter import TorchAdapter
+from .plugin_system.manager import get_plugin_manager, reset_plugin_manager
+from .plugin_system.registry import get_registry
+
+_moved.install()  # old import paths (gan_postproc.density_ratio, gan_postproc.plugins.drs, ...) keep working until 0.3
 
 try:
     __version__ = _metadata.version("gan-postproc")
@@ -55,11 +58,3 @@ __all__ = [
     "__version__",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    # The generic adapter lives with the other integrations; import it on first use.
-    if name == "TorchAdapter":
-        from .integrations.torch_module import TorchAdapter
-
-        return TorchAdapter
-    raise AttributeError(f"module 'gan_postproc' has no attribute {name!r}")

@@ -18,12 +18,13 @@ import pluggy
 if TYPE_CHECKING:
     import torch
 
-    from .adapter import Adapter
-    from .batch import SampleBatch
     from .bench.setups import BenchmarkContext, BenchmarkSetup
-    from .chain import Chain, RunReport
-    from .refiner import Refiner
-    from .sampler import LatentSampler, SampleRequest
+    from .cli.command import Command
+    from .pipeline.adapter import Adapter
+    from .pipeline.batch import SampleBatch
+    from .pipeline.chain import Chain, RunReport
+    from .pipeline.refiner import Refiner
+    from .pipeline.sampler import LatentSampler, SampleRequest
 
 PROJECT = "gan_postproc"
 
@@ -63,6 +64,20 @@ def gan_postproc_register_adapters() -> list[type[Adapter]]:
     Called once when the registry is built. Each class must subclass
     :class:`gan_postproc.Adapter` and carry a unique class attribute ``name``.
     Results of all plugins are collected.
+    """
+
+
+@hookspec
+def gan_postproc_register_commands() -> list[Command]:
+    """Return the ``gan-postproc`` subcommands this plugin provides.
+
+    Called once when the command line builds its parser. Each command is an
+    object, usually a module, with ``NAME`` (the subcommand, e.g.
+    ``"calibrate"``), ``HELP`` (one line), ``add_arguments(parser)`` (adds its
+    options to an ``argparse.ArgumentParser``) and ``run(args) -> int`` (the
+    exit code); see :class:`gan_postproc.cli.command.Command`. Names must be
+    unique across all plugins and the core's own commands. Results of all
+    plugins are collected.
     """
 
 
@@ -128,7 +143,7 @@ def gan_postproc_batch_done(chain: Chain, batch: SampleBatch, batch_index: int) 
 
 @hookspec
 def gan_postproc_run_end(chain: Chain, report: RunReport) -> None:
-    """Called once when a run finished, with its :class:`~gan_postproc.chain.RunReport`."""
+    """Called once when a run finished, with its :class:`~gan_postproc.pipeline.chain.RunReport`."""
 
 
 # --- measurement: the demo and the benchmarks ---------------------------------

@@ -11,15 +11,12 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import torch
 
+from ._moved import moved_name
 from .errors import GanPostprocError, InputError, InputTypeError
-
-if TYPE_CHECKING:
-    from .batch import SampleBatch
-    from .priors import LatentPrior
 
 __all__ = [
     "ValueRange",
@@ -40,7 +37,6 @@ __all__ = [
     "check_weights",
     "check_images",
     "check_sample_shape",
-    "check_batch",
     "check_model_output",
     "call_network",
 ]
@@ -315,63 +311,6 @@ def check_sample_shape(x: torch.Tensor, name: str, expected: Sequence[int], what
     return x
 
 
-#: ``check_batch(value_range=KEEP)``: accept the batch's own value range.
-KEEP: Any = object()
-
-
-def check_batch(
-    batch: object,
-    method: str,
-    *,
-    value_range: ValueRange | None = KEEP,
-    num_classes: int | None = None,
-    prior: LatentPrior | None = None,
-    need_latents: bool = False,
-) -> SampleBatch:
-    """Check a :class:`~gan_postproc.SampleBatch` handed to ``method`` (a refiner) before any work.
-
-    ``images`` must be set and pass :func:`check_images` in the batch's value
-    range; ``value_range`` (unless ``KEEP``) is the range the method's models
-    expect and must equal the batch's. ``labels``, if present, must be ``[N]``
-    class indices (in ``[0, num_classes)`` when ``num_classes`` is known).
-    ``latents`` are checked against ``prior`` when given (and required with
-    ``need_latents``).
-    """
-    from .batch import SampleBatch
-
-    if not isinstance(batch, SampleBatch):
-        raise InputTypeError(
-            f"{method} refines a gan_postproc.SampleBatch, got {type(batch).__name__}; "
-            "wrap images with SampleBatch(images=x, value_range=(-1, 1))"
-        )
-    if batch.images is None:
-        raise InputError(f"{method} refines images, but the batch has none; build it with SampleBatch(images=...)")
-    if value_range is not KEEP and batch.value_range != (None if value_range is None else tuple(value_range)):
-        raise InputError(
-            f"{method}: the batch's images are in value range {batch.value_range}, but the generator's samples are in "
-            f"{value_range}; rescale them (gan_postproc.ranges.rescale) and set value_range={value_range}"
-        )
-    check_images(batch.images, "batch.images", batch.value_range)
-    if batch.labels is not None:
-        labels = batch.labels
-        if num_classes is not None:
-            check_labels(labels, "batch.labels", num_classes=num_classes, n=len(batch))
-        else:
-            if isinstance(labels, torch.Tensor) and labels.dim() == 2:
-                raise InputError(
-                    f"batch.labels must be class indices of shape [N], got shape {tuple(labels.shape)}, which looks one-hot; "
-                    "pass labels.argmax(dim=1)"
-                )
-            check_tensor(labels, "batch.labels", ndim=1, floating=False)
-            if int(labels.min()) < 0:
-                raise InputError(f"batch.labels must be class indices >= 0, got a minimum of {int(labels.min())}")
-    if need_latents and batch.latents is None:
-        raise InputError(f"{method} needs the batch's latents (it re-runs the generator); keep them in the batch (latents=...)")
-    if prior is not None and batch.latents is not None:
-        prior.check(batch.latents, "batch.latents", len(batch))
-    return batch
-
-
 def check_model_output(x: torch.Tensor, what: str) -> torch.Tensor:
     """Raise if a model's output ``[N, ...]`` holds NaN/inf for some of the (checked, finite) samples it was given."""
     finite = torch.isfinite(x.detach()).reshape(x.shape[0], -1).all(dim=1)
@@ -404,3 +343,8 @@ def call_network(what: str, network: Callable[..., T], *inputs: torch.Tensor | N
             f"{what} failed on its input ({fed}): {error}. Check that the inputs have the shape, dtype and device "
             "the network expects (chain samples are float32 [N, C, H, W] in [-1, 1] or [N, D] vectors, on the model's device)"
         ) from error
+
+
+def __getattr__(name: str) -> Any:
+    """Names that moved out of this module (``check_batch``, ``KEEP``: to gan_postproc.pipeline.batch) still work, with a warning."""
+    return moved_name(__name__, name)

@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
-from ..batch import SampleBatch
 from ..errors import InputError
-from ..scoring import Classifier
+from ..pipeline.batch import SampleBatch
+from ..pipeline.scoring import Classifier
 from .setups import BenchmarkContext
 
 __all__ = ["TOY2D_DATASETS", "EVAL_SEED_OFFSET", "toy2d_context", "toy2d_evaluator", "digits_context", "digits_evaluator"]

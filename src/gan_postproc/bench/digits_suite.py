@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-
 from ..errors import InputError
-from ..io import atomic_write_json, check_writable
-from ..manager import get_plugin_manager
+from ..files.writing import atomic_write_json, check_writable
+from ..plugin_system.manager import get_plugin_manager
 from ..validation import check_count
 from .contexts import digits_context, digits_evaluator
 from .grid import save_labelled_grid

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from ..io import atomic_write
-from ..ranges import CHAIN_RANGE, rescale
+from ..files.writing import atomic_write
+from ..pipeline.ranges import CHAIN_RANGE, rescale
 
 __all__ = ["save_labelled_grid"]
 

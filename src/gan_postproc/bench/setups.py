@@ -16,11 +16,11 @@ from typing import Any
 
 import torch
 
-from ..adapter import Adapter
-from ..batch import SampleBatch
-from ..chain import RunReport
-from ..refiner import Refiner
-from ..sampler import LatentSampler
+from ..pipeline.adapter import Adapter
+from ..pipeline.batch import SampleBatch
+from ..pipeline.chain import RunReport
+from ..pipeline.refiner import Refiner
+from ..pipeline.sampler import LatentSampler
 
 __all__ = ["BenchmarkContext", "BenchmarkSetup", "FloorFn", "collect_setups", "generator_floor"]
 
@@ -55,7 +55,7 @@ class BenchmarkContext:
             convention, for methods that fit on real data.
         models: further shipped models by name. Digits: ``"classifier"``
             (normally trained), ``"robust_classifier"`` (L2 adversarially
-            trained), both :class:`~gan_postproc.scoring.Classifier`. A plugin
+            trained), both :class:`~gan_postproc.pipeline.scoring.Classifier`. A plugin
             loads its own method-specific shipped assets (a shaped
             discriminator, an importance network) itself. The measuring
             feature network is deliberately NOT here: methods must not be

@@ -30,10 +30,10 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from ..batch import SampleBatch
-from ..chain import Chain
 from ..errors import GanPostprocError
-from ..manager import PluginManager
+from ..pipeline.batch import SampleBatch
+from ..pipeline.chain import Chain
+from ..plugin_system.manager import PluginManager
 from ..validation import check_count
 from .setups import BenchmarkContext, BenchmarkSetup
 

@@ -12,35 +12,43 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from ..errors import GanPostprocError
-from . import (
-    bench_command,
-    calibrate_command,
-    demo_command,
-    plugins_command,
-    refine_command,
-    sample_command,
-    shape_command,
-    train_classifier_command,
-    train_dg_command,
-    train_importance_command,
-)
+from ..errors import GanPostprocError, PluginError
+from ..plugin_system.manager import PluginManager, get_plugin_manager
+from . import bench_command, demo_command, plugins_command, refine_command, sample_command
+from .command import Command, plugin_commands
 
-#: Subcommand modules; each has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
-COMMANDS: tuple[ModuleType, ...] = (
-    demo_command, plugins_command, sample_command, calibrate_command, shape_command, refine_command,
-    train_classifier_command, train_importance_command, train_dg_command, bench_command,
-)
+#: The core's own subcommand modules; each has ``NAME``, ``HELP``, ``add_arguments(parser)`` and
+#: ``run(args) -> int``. Method families add theirs through the hook ``gan_postproc_register_commands``.
+COMMANDS: tuple[ModuleType, ...] = (demo_command, plugins_command, sample_command, refine_command, bench_command)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def commands(pm: PluginManager | None = None) -> list[Command]:
+    """The core's commands (:data:`COMMANDS`), then every plugin's (``gan_postproc_register_commands``).
+
+    Raises:
+        PluginError: if a plugin's command is malformed or takes a name already taken (see
+            :func:`~gan_postproc.cli.command.plugin_commands`), naming the plugin.
+    """
+    found: list[Command] = list(COMMANDS)
+    core = {command.NAME for command in COMMANDS}
+    for command, plugin in plugin_commands(pm if pm is not None else get_plugin_manager()):
+        if command.NAME in core:
+            raise PluginError(
+                f"plugin {plugin!r} registers the command {command.NAME!r}, which gan-postproc itself has; "
+                "rename the plugin's command, or block the plugin (GAN_POSTPROC_BLOCK_PLUGINS)"
+            )
+        found.append(command)
+    return found
+
+
+def build_parser(pm: PluginManager | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gan-postproc",
         description="Better samples from already-trained generative models, without retraining.",
     )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in COMMANDS:
+    for command in commands(pm):
         sub = subparsers.add_parser(command.NAME, help=command.HELP, description=command.HELP)
         command.add_arguments(sub)
         sub.set_defaults(handler=command.run)
@@ -57,7 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     interrupted (Ctrl-C). Errors print one line to stderr; ``--debug``
     re-raises them with their traceback instead.
     """
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except GanPostprocError as error:  # a plugin's broken command: say which plugin, no traceback
+        print(f"gan-postproc: error: {error}", file=sys.stderr)
+        return error.exit_code
     args = parser.parse_args(argv)
     prefix = f"gan-postproc {args.command}"
     try:

@@ -1,33 +1,62 @@
-"""``gan-postproc bench NAME``: run one of the shipped benchmarks."""
+"""``gan-postproc bench NAME``: run a benchmark.
+
+Benchmarks are found through the entry-point group ``gan_postproc.benchmarks``
+(name -> module), so a third-party package adds one the way it adds a plugin.
+A benchmark module has ``NAME`` (its entry-point name), ``HELP``,
+``add_arguments(parser)`` and ``run(args)``, which returns what ``--json`` prints.
+It may also add rows to ``gan-postproc demo`` with a function
+``demo_rows(n, seed, out)`` (``out``: the demo's ``--out`` folder or ``None``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import math
-import pkgutil
 import sys
+import warnings
+from importlib import metadata
 from types import ModuleType
 
-from ..errors import InputError
+from ..errors import InputError, PluginError
+from ..plugin_system.manager import PluginLoadWarning
 
 NAME = "bench"
 HELP = "run a benchmark (list them with `gan-postproc bench --list`)"
-PACKAGE = "gan_postproc.benchmarks"
+#: The entry-point group benchmarks are registered in.
+GROUP = "gan_postproc.benchmarks"
 
 
 def available() -> dict[str, ModuleType]:
-    """Benchmark modules by ``NAME``: the modules of gan_postproc.benchmarks that define ``NAME`` and ``run``."""
-    package = importlib.import_module(PACKAGE)
+    """Benchmark modules by name, from the entry-point group :data:`GROUP`.
+
+    A benchmark that fails to import is warned about (:class:`PluginLoadWarning`) and left out.
+
+    Raises:
+        PluginError: if a module lacks ``HELP``, ``add_arguments`` or ``run``, or its ``NAME`` differs
+            from its entry-point name.
+    """
     found: dict[str, ModuleType] = {}
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name.startswith("_"):
+    for entry_point in sorted(metadata.entry_points(group=GROUP), key=lambda ep: ep.name):
+        try:
+            module = entry_point.load()
+        except Exception as cause:  # a third-party benchmark's import failure must not hide the others
+            warnings.warn(
+                f"benchmark {entry_point.name!r} ({entry_point.value}) failed to import: {type(cause).__name__}: {cause}; "
+                "the other benchmarks are listed. Fix or uninstall the package that declares it",
+                PluginLoadWarning,
+                stacklevel=2,
+            )
             continue
-        module = importlib.import_module(f"{PACKAGE}.{info.name}")
-        if hasattr(module, "NAME") and hasattr(module, "run"):
-            found[module.NAME] = module
+        missing = [name for name in ("HELP", "add_arguments", "run") if not hasattr(module, name)]
+        if missing or getattr(module, "NAME", None) != entry_point.name:
+            raise PluginError(
+                f"benchmark {entry_point.name!r} ({entry_point.value}, group {GROUP}) is not a benchmark module: it needs "
+                f"NAME = {entry_point.name!r}, HELP, add_arguments(parser) and run(args)"
+                + (f"; it lacks {', '.join(missing)}" if missing else f"; its NAME is {getattr(module, 'NAME', None)!r}")
+            )
+        found[entry_point.name] = module
     return found
 
 

@@ -9,6 +9,7 @@ import torch
 
 from ..defaults import DEFAULTS
 from ..validation import check_count
+from .bench_command import available
 
 NAME = "demo"
 HELP = "run every registered method on the embedded digits models and print FID, precision, recall, balance and cost"
@@ -29,21 +30,14 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     results = run_digits_suite(quick=True, n=args.n, seeds=[args.seed], out=args.out, only=args.only)
     if args.only is None:
-        _diffusion_rows(args)
+        _benchmark_rows(args)
     print(f"demo finished in {time.perf_counter() - start:.0f} s")
     return 1 if any(r["error"] for r in results.values()) else 0
 
 
-def _diffusion_rows(args: argparse.Namespace) -> None:
-    """Discriminator guidance on the shipped digits diffusion model, when diffusers is installed (else say how to get it)."""
-    import importlib.util
-
-    if importlib.util.find_spec("diffusers") is None:
-        print("\ndiscriminator guidance (DG) rows skipped: they need diffusers, pip install 'gan-postproc[diffusers]'")
-        return
-    from ..benchmarks.dg_digits import run_demo
-    from ..io import atomic_write_json
-
-    rows = run_demo(min(args.n, DEFAULTS.demo_diffusion_samples), args.seed)
-    if args.out is not None:
-        atomic_write_json(f"{args.out}/dg_results.json", rows)
+def _benchmark_rows(args: argparse.Namespace) -> None:
+    """The demo rows of benchmarks that add some (a module-level ``demo_rows(n, seed, out)``, e.g. DG on a diffusion model)."""
+    for benchmark in available().values():
+        add_rows = getattr(benchmark, "demo_rows", None)
+        if callable(add_rows):
+            add_rows(args.n, args.seed, args.out)

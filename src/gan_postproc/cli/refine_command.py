@@ -12,15 +12,24 @@ finished chunk of an ``.npz``) and does the rest. A small
 ``gan_postproc_refine.json`` in the output folder records the settings; a
 re-run with other settings is refused rather than mixing two runs' images.
 
-Example (BIGRoC with the shipped digits robust classifier, eps 1.0 in [-1, 1] units)::
+The refiner's settings are ``--refiner-option NAME.key=value`` (repeatable, NAME
+the ``--refiner``; the value is parsed as JSON, else taken as a string), as for
+``gan-postproc sample``. Example (BIGRoC with the shipped digits robust
+classifier, eps 1.0 in [-1, 1] units)::
 
-    gan-postproc refine --refiner bigroc --classifier digits-robust --eps 1.0 \\
+    gan-postproc refine --refiner bigroc --classifier digits-robust --refiner-option bigroc.eps=1.0 \\
         --input generated/ --output refined/
+
+The BIGRoC flags of gan-postproc 0.1 (``--eps``, ``--eps-range``, ``--steps``,
+``--step-size``, ``--norm``, ``--debias``, ``--autocast``) and ``--option KEY=VALUE``
+still work until 0.3, with a warning that names the ``--refiner-option`` to use.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +37,27 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..batch import SampleBatch
-from ..chain import Chain
-from ..classifier_files import load_classifier
 from ..defaults import DEFAULTS
 from ..errors import InputError
-from ..image_files import NpzImages, list_images, read_image, read_images, read_label_file, read_npz_images, to_chain, to_uint8, write_image
-from ..io import atomic_write_bytes, atomic_write_json, check_writable, npz_bytes, remove_stale_temp_files
-from ..loading import differing_keys, read_json, read_npz
-from ..ranges import CHAIN_RANGE, rescale
-from ..registry import get_registry
-from .specs import parse_options
+from ..files.classifiers import load_classifier
+from ..files.images import (
+    NpzImages,
+    list_images,
+    read_image,
+    read_images,
+    read_label_file,
+    read_npz_images,
+    to_chain,
+    to_uint8,
+    write_image,
+)
+from ..files.loading import differing_keys, read_json, read_npz
+from ..files.writing import atomic_write_bytes, atomic_write_json, check_writable, npz_bytes, remove_stale_temp_files
+from ..pipeline.batch import SampleBatch
+from ..pipeline.chain import Chain
+from ..pipeline.ranges import CHAIN_RANGE, rescale
+from ..plugin_system.registry import get_registry
+from .specs import parse_options, refiner_options
 
 NAME = "refine"
 HELP = "refine standalone images (a folder of PNG/JPEG files or an .npz array) with a refiner such as bigroc, no generator needed"
@@ -56,15 +75,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-classes", type=int, help="class count of a pickled bare classifier module")
     parser.add_argument("--labels", type=Path, help="target classes: .npy/.npz/.json/.csv/.txt (see docs); default: the refiner decides (bigroc: pseudo labels)")
     parser.add_argument("--labels-key", default="labels", help="array key in an .npz labels file (default: labels)")
-    group = parser.add_argument_group("refiner settings (passed only when given; defaults are the refiner's)")
-    group.add_argument("--eps", type=float, help="bigroc: radius of the threat model, in --eps-range units")
-    group.add_argument("--eps-range", type=float, nargs=2, metavar=("LOW", "HIGH"), help="bigroc: image range eps is stated in (default -1 1)")
-    group.add_argument("--steps", type=int, help=f"bigroc: PGD steps (default {DEFAULTS.bigroc_steps})")
-    group.add_argument("--step-size", type=float, help=f"bigroc: step size (default {DEFAULTS.bigroc_step_ratio} * eps / steps)")
-    group.add_argument("--norm", choices=["l2", "linf"], help=f"bigroc: threat model (default {DEFAULTS.bigroc_norm})")
-    group.add_argument("--debias", help="bigroc: pseudo-label debiasing: 'auto' (estimate from the input images, default), 'off', or a saved offsets file")
-    group.add_argument("--autocast", action="store_true", help="bigroc: run the classifier under torch.autocast")
-    group.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="any other refiner option (VALUE parsed as JSON, else a string); repeatable")
+    parser.add_argument(
+        "--refiner-option", action="append", default=[], metavar="NAME.KEY=VALUE",
+        help="a setting of the refiner, e.g. bigroc.eps=1.0 or bigroc.norm=linf (VALUE parsed as JSON, else a string); repeatable",
+    )
+    # The BIGRoC flags of 0.1 and --option, kept until 0.3 (hidden from --help; each use warns).
+    for flag, settings in _DEPRECATED_FLAGS.items():
+        parser.add_argument(flag, help=argparse.SUPPRESS, **settings)
     arrays = parser.add_argument_group("npz input")
     arrays.add_argument("--key", help="array key of the images (default: the only array, or 'images')")
     arrays.add_argument("--layout", choices=["NCHW", "NHWC"], help="array layout (default: told from the channel axis)")
@@ -75,18 +92,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
+#: The 0.1 flags (BIGRoC's settings and the generic --option) -> argparse settings; see _deprecated_options.
+_DEPRECATED_FLAGS: dict[str, dict[str, Any]] = {
+    "--eps": {"type": float},
+    "--eps-range": {"type": float, "nargs": 2},
+    "--steps": {"type": int},
+    "--step-size": {"type": float},
+    "--norm": {"choices": ["l2", "linf"]},
+    "--debias": {},
+    "--autocast": {"action": "store_true"},
+    "--option": {"action": "append", "default": []},
+}
+
+
+def _deprecated_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The refiner options given through the 0.1 flags, each use warned about with its --refiner-option spelling."""
+    given: dict[str, Any] = {}
+    for key in ("eps", "steps", "step_size", "norm"):
+        if getattr(args, key) is not None:
+            given[key] = getattr(args, key)
+    if args.eps_range is not None:
+        given["eps_range"] = tuple(args.eps_range)
+    if args.autocast:
+        given["autocast"] = True
+    if args.debias is not None:
+        given["debias"] = {"auto": True, "off": False}.get(args.debias.lower(), args.debias)
+    given.update(parse_options(args.option, "--option"))
+    for key, value in given.items():
+        spelled = json.dumps(list(value) if isinstance(value, tuple) else value).replace(" ", "")
+        flag = f"--{key.replace('_', '-')}" if f"--{key.replace('_', '-')}" in _DEPRECATED_FLAGS else "--option"
+        print(
+            f"gan-postproc refine: warning: {flag} is deprecated; use --refiner-option {args.refiner}.{key}={spelled} "
+            "(the old flags are removed in gan-postproc 0.3)",
+            file=sys.stderr,
+        )
+    return given
+
+
 def _refiner_options(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
-    options: dict[str, Any] = parse_options(args.option, "--option")
+    options = _deprecated_options(args)
+    options.update(refiner_options(args.refiner_option, [args.refiner])[args.refiner])
     if args.classifier is not None:
         options["classifier"] = load_classifier(args.classifier, allow_pickle=args.allow_pickle, num_classes=args.num_classes, device=device)
-    given = {"eps": args.eps, "steps": args.steps, "step_size": args.step_size, "norm": args.norm}
-    options.update({k: v for k, v in given.items() if v is not None})
-    if args.eps_range is not None:
-        options["eps_range"] = tuple(args.eps_range)
-    if args.autocast:
-        options["autocast"] = True
-    if args.debias is not None:
-        options["debias"] = {"auto": True, "off": False}.get(args.debias.lower(), args.debias)
     return options
 
 

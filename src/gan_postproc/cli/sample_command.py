@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..chain import Chain
 from ..defaults import DEFAULTS
 from ..errors import InputError
-from ..io import check_writable
-from ..sample_run import evaluate_run, process_state, sample_to_disk
+from ..files.writing import check_writable
+from ..pipeline.chain import Chain
+from ..runs.sample_run import evaluate_run, process_state, sample_to_disk
 from .specs import SHIPPED_MODELS, SHIPPED_REFERENCES, build_methods, load_adapter, load_evaluator
 
 NAME = "sample"

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Sequence
 from typing import Any
 
-from ..adapter import Adapter
 from ..errors import InputError
-from ..registry import get_registry
+from ..factories import call_factory, call_named_factory
+from ..pipeline.adapter import Adapter
+from ..plugin_system.registry import get_registry
 
 __all__ = [
     "SHIPPED_MODELS",
@@ -20,6 +20,7 @@ __all__ = [
     "load_evaluator",
     "load_real_data",
     "parse_options",
+    "refiner_options",
     "build_methods",
 ]
 
@@ -39,7 +40,7 @@ def _toy2d(dataset: str) -> Adapter:
 def _digits_evaluator() -> Any:
     from ..metrics import SampleEvaluator
     from ..models.digits import DIGITS_NUM_CLASSES, digits_dataset, digits_feature_extractor, load_digits_feature_net
-    from ..scoring import Classifier
+    from ..pipeline.scoring import Classifier
 
     independent = Classifier(load_digits_feature_net(), DIGITS_NUM_CLASSES)
     return SampleEvaluator(digits_feature_extractor(), digits_dataset("test")[0], classifier=independent)
@@ -78,38 +79,13 @@ SHIPPED_REAL_DATA: dict[str, Any] = {
 SHIPPED_REFERENCES: dict[str, Any] = {"digits": _digits_evaluator}
 
 
-def _call_factory(spec: str, option: str, shipped: dict[str, Any], returns: str) -> Any:
-    """Call a shipped factory by name, or ``package.module:function`` with no arguments."""
-    if spec in shipped:
-        return shipped[spec]()
-    if ":" not in spec:
-        raise InputError(f"{option} must be one of {sorted(shipped)} or 'package.module:function' returning {returns}, got {spec!r}")
-    module_name, _, function_name = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise InputError(f"{option} {spec!r}: cannot import {module_name!r} ({error})") from error
-    factory = getattr(module, function_name, None)
-    if not callable(factory):
-        raise InputError(f"{option} {spec!r}: {module_name!r} has no function {function_name!r}")
-    return factory()
-
-
-def call_factory(spec: str, option: str, returns: str) -> Any:
-    """Call the function named ``package.module:function`` (given as ``option``) with no arguments.
-
-    ``returns`` says what it must return, for the error message.
-    """
-    return _call_factory(spec, option, {}, returns)
-
-
 def load_adapter(spec: str) -> Adapter:
     """An adapter from a shipped model name (:data:`SHIPPED_MODELS`) or ``package.module:function``.
 
     The function builds the user's generator (and its discriminator or
     classifier) and returns a :class:`~gan_postproc.Adapter`.
     """
-    adapter = _call_factory(spec, "--model", SHIPPED_MODELS, "an Adapter")
+    adapter = call_named_factory(spec, "--model", SHIPPED_MODELS, "an Adapter")
     if not isinstance(adapter, Adapter):
         raise InputError(f"--model {spec!r} returned {type(adapter).__name__}; it must return a gan_postproc Adapter")
     return adapter
@@ -122,7 +98,7 @@ def load_real_data(spec: str, option: str = "--data") -> Any:
     iterable of such batches (e.g. a ``DataLoader``); ``option`` names the
     command-line option in error messages.
     """
-    return _call_factory(spec, option, SHIPPED_REAL_DATA, "real samples (a tensor or an iterable of batches)")
+    return call_named_factory(spec, option, SHIPPED_REAL_DATA, "real samples (a tensor or an iterable of batches)")
 
 
 def load_evaluator(spec: str) -> Any:
@@ -130,7 +106,7 @@ def load_evaluator(spec: str) -> Any:
     ``package.module:function`` (which builds it with the user's features and real data)."""
     from ..metrics import SampleEvaluator
 
-    evaluator = _call_factory(spec, "--reference", SHIPPED_REFERENCES, "a SampleEvaluator")
+    evaluator = call_named_factory(spec, "--reference", SHIPPED_REFERENCES, "a SampleEvaluator")
     if not isinstance(evaluator, SampleEvaluator):
         raise InputError(f"--reference {spec!r} returned {type(evaluator).__name__}; it must return a gan_postproc.metrics.SampleEvaluator")
     return evaluator
@@ -154,18 +130,30 @@ def parse_options(pairs: Sequence[str], what: str) -> dict[str, Any]:
     return options
 
 
-def build_methods(sampler: str | None, sampler_options: Sequence[str], refiners: Sequence[str], refiner_options: Sequence[str]) -> tuple[Any, list[Any]]:
+def refiner_options(pairs: Sequence[str], refiners: Sequence[str], option: str = "--refiner-option") -> dict[str, dict[str, Any]]:
+    """``["bigroc.eps=0.5", "bigroc.norm=l2"]`` -> ``{"bigroc": {"eps": 0.5, "norm": "l2"}}``, for the named refiners.
+
+    Every refiner of ``refiners`` gets an entry (empty when no option names it).
+
+    Raises:
+        InputError: for a pair that is not ``NAME.key=value`` with NAME one of ``refiners``.
+    """
+    per_refiner: dict[str, list[str]] = {name: [] for name in refiners}
+    for pair in pairs:
+        name, sep, rest = pair.partition(".")
+        if not sep or name not in per_refiner:
+            raise InputError(f"{option} must look like NAME.key=value with NAME one of {list(refiners)}, got {pair!r}")
+        per_refiner[name].append(rest)
+    return {name: parse_options(rest, f"{option} {name}") for name, rest in per_refiner.items()}
+
+
+def build_methods(sampler: str | None, sampler_options: Sequence[str], refiners: Sequence[str], refiner_option_pairs: Sequence[str]) -> tuple[Any, list[Any]]:
     """Instantiate the named sampler and refiners from the registry.
 
     Refiner options are ``NAME.key=value`` and go to the refiner called NAME.
     """
     registry = get_registry()
     sampler_obj = registry.create("sampler", sampler, **parse_options(sampler_options, "--sampler-option")) if sampler else None
-    per_refiner: dict[str, list[str]] = {}
-    for pair in refiner_options:
-        name, sep, rest = pair.partition(".")
-        if not sep or name not in refiners:
-            raise InputError(f"--refiner-option must look like NAME.key=value with NAME one of {list(refiners)}, got {pair!r}")
-        per_refiner.setdefault(name, []).append(rest)
-    refiner_objs = [registry.create("refiner", name, **parse_options(per_refiner.get(name, []), f"--refiner-option {name}")) for name in refiners]
+    options = refiner_options(refiner_option_pairs, refiners)
+    refiner_objs = [registry.create("refiner", name, **options[name]) for name in refiners]
     return sampler_obj, refiner_objs

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError, InputTypeError
-from ..ranges import CHAIN_RANGE
+from ..pipeline.ranges import CHAIN_RANGE
 from ..validation import check_count, check_finite, check_in_range, check_tensor
 
 __all__ = [

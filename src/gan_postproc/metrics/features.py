@@ -30,7 +30,7 @@ from torch import nn
 
 from ..defaults import DEFAULTS
 from ..errors import InputError
-from ..ranges import CHAIN_RANGE, rescale
+from ..pipeline.ranges import CHAIN_RANGE, rescale
 from ..validation import ValueRange
 from ._checks import check_features, check_module, check_samples
 from ._inference import batched_forward

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError
-from ..loading import load_state_dict_strict, read_json, read_safetensors
+from ..files.loading import load_state_dict_strict, read_json, read_safetensors
 
 __all__ = ["asset_path", "read_manifest", "sha256_of", "load_shipped_state", "load_state_dict_strict", "load_weights"]
 

@@ -37,9 +37,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CheckpointError, InputError
-from ..integrations.torch_module import TorchAdapter
-from ..priors import LatentPrior
-from ..scoring import Classifier, Discriminator, ScoreKind
+from ..pipeline.priors import LatentPrior
+from ..pipeline.scoring import Classifier, Discriminator, ScoreKind
+from ..pipeline.torch_adapter import TorchAdapter
 from ..validation import check_labels
 from .assets import load_shipped_state, load_state_dict_strict, load_weights, read_manifest
 
@@ -395,7 +395,7 @@ def digits_feature_extractor(path: str | Path | None = None) -> DigitsFeatureExt
 
 
 def digits_classifier(robust: bool = False) -> Classifier:
-    """A shipped classifier wrapped as a :class:`~gan_postproc.scoring.Classifier` (input range ``[-1, 1]``, 10 classes)."""
+    """A shipped classifier wrapped as a :class:`~gan_postproc.pipeline.scoring.Classifier` (input range ``[-1, 1]``, 10 classes)."""
     return Classifier(load_digits_classifier(robust), DIGITS_NUM_CLASSES)
 
 
@@ -415,7 +415,7 @@ def digits_adapter(conditional: bool = False, classifier: ClassifierChoice | Cla
     Args:
         conditional: the class-conditional GAN instead of the unconditional one.
         classifier: ``"robust"`` (the L2-adversarially trained one, default),
-            ``"normal"``, any :class:`~gan_postproc.scoring.Classifier`, or
+            ``"normal"``, any :class:`~gan_postproc.pipeline.scoring.Classifier`, or
             ``None`` for none.
     """
     generator = load_digits_generator(conditional)

@@ -6,7 +6,7 @@ and a WGAN-GP critic for each of two 2-D data sets, ``25gaussians`` and
 attribution ship in ``gan_postproc/assets/dot2d/``). This module rebuilds the
 two networks as torch modules, loads the published weights, draws the real
 data the way the DOT demo does, and wraps everything in a
-:class:`~gan_postproc.integrations.torch_module.TorchAdapter`.
+:class:`~gan_postproc.pipeline.torch_adapter.TorchAdapter`.
 
 Architectures (chainer ``Linear`` weights are stored ``(out, in)``, as in torch):
 
@@ -30,10 +30,10 @@ from sklearn.datasets import make_swiss_roll
 from torch import nn
 
 from ..errors import CheckpointError, InputError
-from ..integrations.torch_module import TorchAdapter
-from ..loading import load_state_dict_strict, read_npz
-from ..priors import LatentPrior
-from ..scoring import Discriminator, ScoreKind
+from ..files.loading import load_state_dict_strict, read_npz
+from ..pipeline.priors import LatentPrior
+from ..pipeline.scoring import Discriminator, ScoreKind
+from ..pipeline.torch_adapter import TorchAdapter
 from ..validation import check_count
 from .assets import asset_path
 

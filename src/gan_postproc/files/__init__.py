@@ -1,0 +1,1 @@
+"""Files: atomic writing, checked loading, image files, checkpoints, classifier files."""

@@ -1,0 +1,1 @@
+"""The pipeline types: adapters, priors, batches, samplers, refiners, the chain, attached models."""

@@ -1,0 +1,1 @@
+"""Long runs: samples written to disk in shards (resumable), synthetic datasets drawn from a chain."""
