@@ -66,12 +66,16 @@ from gan_postproc.pipeline.adapter import Adapter
 from gan_postproc.pipeline.chain import Chain
 from gan_postproc.pipeline.sampler import PriorSampler
 from gan_postproc.pipeline.torch_adapter import TorchAdapter
+from gan_postproc.plugins.collaborative import DEFAULTS as COLLABORATIVE
 from gan_postproc.plugins.collaborative import CollaborativeRefiner
 from gan_postproc.plugins.collaborative import refinement_floor as collaborative_floor
 from gan_postproc.plugins.ddls import DDLS, langevin_floor
+from gan_postproc.plugins.density_ratio import DEFAULTS as DENSITY_RATIO
 from gan_postproc.plugins.density_ratio import DiscriminatorRejectionSampler, MetropolisHastingsSampler, SamplingImportanceResampling
 from gan_postproc.plugins.density_ratio.ratio import network_floor
+from gan_postproc.plugins.dot import DEFAULTS as DOT_DEFAULTS
 from gan_postproc.plugins.dot import DOT, transport_floor
+from gan_postproc.plugins.latent_reweighting import DEFAULTS as LATENT_REWEIGHTING
 from gan_postproc.plugins.latent_reweighting import ImportanceNetwork, LatentRS, LatentRSGA
 from gan_postproc.plugins.latent_reweighting.importance_network import network_inputs, resolve_layer
 from gan_postproc.plugins.truncation import TruncationSampler
@@ -97,12 +101,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--only", nargs="+", default=None, metavar="ROW")
-    parser.add_argument("--drs-burn-in", type=int, default=DEFAULTS.drs_burn_in)
-    parser.add_argument("--mh-chain-length", type=int, default=DEFAULTS.mh_chain_length)
-    parser.add_argument("--sir-pool-size", type=int, default=DEFAULTS.sir_pool_size)
+    parser.add_argument("--drs-burn-in", type=int, default=DENSITY_RATIO.drs_burn_in)
+    parser.add_argument("--mh-chain-length", type=int, default=DENSITY_RATIO.mh_chain_length)
+    parser.add_argument("--sir-pool-size", type=int, default=DENSITY_RATIO.sir_pool_size)
     parser.add_argument("--ddls-steps", type=int, default=100, help="Langevin steps (the reference: 1000; fewer keep the run short)")
-    parser.add_argument("--dot-steps", type=int, default=DEFAULTS.dot_steps)
-    parser.add_argument("--collaborative-steps", type=int, default=DEFAULTS.collaborative_steps)
+    parser.add_argument("--dot-steps", type=int, default=DOT_DEFAULTS.dot_steps)
+    parser.add_argument("--collaborative-steps", type=int, default=COLLABORATIVE.collaborative_steps)
     parser.add_argument("--output", default="realistic.json", help="JSON results file (default: realistic.json)")
 
 
@@ -170,7 +174,7 @@ def _rows(args: argparse.Namespace, adapter: Adapter, sample_shape: tuple[int, .
         BenchmarkSetup("mh", mh, floor=network_floor(adapter, mh.ratio), note=f"K={args.mh_chain_length}, chains start at noise 'real' images, no isotonic fit"),
         BenchmarkSetup("sir", sir, floor=network_floor(adapter, sir.ratio), note=f"pool {args.sir_pool_size}"),
         BenchmarkSetup("latent_rs", LatentRS(importance), floor=generator, note=f"untrained w on {layer!r}, m = {importance.max_weight:g}"),
-        BenchmarkSetup("latent_rs_ga", LatentRSGA(importance), floor=generator, note=f"untrained w, {DEFAULTS.latent_ga_steps} ascent steps"),
+        BenchmarkSetup("latent_rs_ga", LatentRSGA(importance), floor=generator, note=f"untrained w, {LATENT_REWEIGHTING.latent_ga_steps} ascent steps"),
         BenchmarkSetup("ddls", ddls, floor=langevin_floor(ddls, adapter), note=f"{args.ddls_steps} Langevin steps"),
         BenchmarkSetup("dot_latent", refiners=[dot], floor=transport_floor(dot, adapter), note=f"latent space, {args.dot_steps} Adam steps"),
         BenchmarkSetup("collaborative", refiners=[collaborative], floor=collaborative_floor(collaborative, adapter),
