@@ -30,7 +30,7 @@ rotating order (so slow drifts of a shared machine hit every row alike), the
 median per row, relative to the bare row's. One-off setup (DiffRS warm-up,
 BIGRoC's debias estimate) is reported apart.
 
-The README table is generated from the JSON this writes (``--markdown``).
+The table of docs/discriminator_guidance.md is generated from the JSON this writes (``--markdown``).
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bigroc-weight", type=float, default=_default_weight(),
                         help="the DG weight whose samples BIGRoC refines (default: the family's default weight, %(default)s: the theory's w = 1)")
     parser.add_argument("--out", type=Path, default=None, help=f"JSON results file (default: print only; the committed one is {RESULTS.name})")
-    parser.add_argument("--markdown", action="store_true", help="print the README table rendered from --out (or the committed results) and exit")
+    parser.add_argument("--markdown", action="store_true", help="print the docs table rendered from --out (or the committed results) and exit")
     parser.add_argument("--timing-n", type=int, default=200, help="samples per timed pass (default 200)")
     parser.add_argument("--timing-repeats", type=int, default=5, help="timed passes per row, interleaved in rotating order (default 5)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")

@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(format_table(table, ["method", "emd_mean", "emd_std", "cost_ratio", "ms_per_sample", "setup_seconds", "acceptance_rate", "error"]))
         result[dataset] = {
             name: {"emd_mean": e["emd_mean"], "emd_std": e["emd_std"], "cost_ratio": e["cost_ratio"],
-                   "ms_per_sample": e["ms_per_sample"], "setup_seconds": e["setup_seconds"], "seeds": e["seeds"],
+                   "ms_per_sample": e["ms_per_sample"], "setup_seconds": e["setup_seconds"],
+                   "acceptance_rate": e.get("acceptance_rate"), "seeds": e["seeds"],
                    "n": args.n, "error": e["error"], "note": e["note"]}
             for name, e in summary.items()
         }

@@ -1,8 +1,9 @@
-"""The README's "Bad input and what you get" table, checked against what the library really raises.
+"""The table of docs/bad_input.md ("Bad input and what you get"), checked against what the library really raises.
 
-Each case is one bad input a user can give; the test runs it and checks the
-error class and a fragment of its message, and that the README lists exactly
-these cases (``python -m tests.contracts.test_bad_input_table`` prints the table).
+The page is the source of truth: each row names one bad input a user can give, the error it gets and a
+fragment of the message. :data:`PROVOKE` says how to give each bad input (by the row's first cell); the
+test runs every row and checks the error class and the fragment, and that the page and :data:`PROVOKE`
+name exactly the same cases.
 """
 
 from __future__ import annotations
@@ -29,20 +30,18 @@ from gan_postproc.pipeline.scoring import Classifier
 from gan_postproc.plugin_system.manager import get_plugin_manager
 from gan_postproc.plugins.classifier_guided.classifier_filter import ClassifierFilter
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-TABLE_HEADER = "| bad input | error | the message says |\n|---|---|---|\n"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "bad_input.md"
+TABLE_HEADER = "| bad input | error | the message says |"
 
 
 @dataclass(frozen=True)
 class Case:
-    """One bad input: what is wrong, how to provoke it (``tmp`` is a scratch folder), what comes back."""
+    """One row of the page: what is wrong, how to provoke it (``tmp`` is a scratch folder), what comes back."""
 
     what: str
     provoke: Callable[[Path], object]
     error: str
     says: str
-    #: Why the case cannot be provoked on this machine (it is skipped there), or ``None``.
-    skip: str | None = None
 
 
 def _bigroc():
@@ -84,79 +83,101 @@ def _cli(argv: list[str]) -> Callable[[Path], object]:
     return run
 
 
-CASES: list[Case] = [
-    Case("latents of the wrong shape", lambda _: digits_adapter(conditional=False).generate(torch.randn(4, 7)),
-         "InputError", "latents must have shape [*, 32], got shape (4, 7)"),
-    Case("NaN/inf latents", lambda _: digits_adapter(conditional=False).generate(torch.full((4, 32), float("nan"))),
-         "InputError", "latents must be finite, got 128 NaN/inf values"),
-    Case("images outside the declared range", lambda _: _refine(torch.full((2, 1, 8, 8), 3.0)),
-         "InputError", "batch.images must lie in [-1, 1], got values in [3, 3]; state the range your images use"),
-    Case("NaN images", lambda _: _refine(torch.full((2, 1, 8, 8), float("nan"))),
-         "InputError", "batch.images must be finite"),
-    Case("an empty batch", lambda _: _refine(torch.zeros(0, 1, 8, 8)),
-         "InputError", "batch.images is empty (shape (0, 1, 8, 8)"),
-    Case("labels out of range", lambda _: Chain(digits_adapter(conditional=True)).sample(4, labels=torch.tensor([0, 1, 2, 12])),
-         "InputError", "labels must lie in [0, 9] for a model with 10 classes"),
-    Case("one-hot labels where indices are expected", lambda _: Chain(digits_adapter(conditional=True)).sample(4, labels=torch.eye(10)[:4]),
-         "InputError", "looks one-hot; pass labels.argmax(dim=1)"),
-    Case("a classifier with another number of classes",
-         lambda _: Chain(digits_adapter(conditional=True), ClassifierFilter(Classifier(nn.Sequential(nn.Flatten(), nn.Linear(64, 3)), 3))).sample(4),
-         "InputError", "the classifier has 3 classes but the conditional generator has 10"),
-    Case("eps <= 0", lambda _: get_registry().create("refiner", "bigroc", classifier=digits_classifier(robust=True), eps=-1),
-         "InputError", "eps must be a finite number > 0, got -1.0"),
-    Case("steps = 0", lambda _: get_registry().create("refiner", "bigroc", classifier=digits_classifier(robust=True), eps=0.5, steps=0),
-         "InputError", "steps must be an integer >= 1, got 0"),
-    Case("a probability threshold outside [0, 1]", lambda _: get_registry().create("sampler", "classifier_filter", threshold=1.5),
-         "InputError", "threshold (p_t) must lie in [0, 1], got 1.5"),
-    Case("ensemble weights that do not sum to 1",
-         lambda _: get_registry().create("sampler", "ensemble", generators=[digits_adapter(conditional=False)] * 2, weights=[0.7, 0.7]),
-         "InputError", "weights must sum to 1, got [0.7, 0.7] (sum 1.4); divide them by their sum"),
-    Case("a required option left out", lambda _: get_registry().create("refiner", "bigroc"),
-         "InputError", "missing required option eps. It takes:"),
-    Case("a misspelled option", lambda _: get_registry().create("sampler", "truncation", psii=0.5),
-         "InputError", "unknown option psii. It takes:"),
-    Case("an unknown method name", lambda _: get_registry().create("sampler", "trunc"),
-         "InputError", "no sampler named 'trunc'; registered samplers:"),
-    Case("a method without the classifier it needs",
-         lambda _: Chain(toy2d_adapter("25gaussians"), get_registry().create("sampler", "classifier_filter")).sample(4),
-         "MissingModelError", "classifier_filter needs a classifier, but this TorchAdapter has none; attach one"),
-    Case("a density-ratio sampler on a WGAN critic", lambda _: Chain(toy2d_adapter("25gaussians"), get_registry().create("sampler", "drs")).sample(4),
-         "UncalibratedDiscriminatorError", "drs needs density ratios p_data(x)/p_g(x), but the discriminator is declared a critic"),
-    Case("a layer the generator cannot be split at",
-         lambda _: Chain(digits_adapter(conditional=False), refiners=[get_registry().create("refiner", "collaborative", layer="nope")]).sample(4),
-         "InputError", "cannot split the generator at 'nope'; valid layers: ['latent', 'fc'"),
-    Case("a filter threshold no sample reaches",
-         lambda _: Chain(digits_adapter(conditional=True), ClassifierFilter(digits_classifier(robust=False), threshold=1.0, max_rounds=5)).sample(8),
-         "AcceptanceError", "still rejected after max_rounds=5 proposals each"),
-    Case("a CUDA device on a machine without one", lambda _: digits_adapter(conditional=False).to("cuda"),
-         "InputError", "asks for CUDA, but this machine has no usable CUDA device",
-         skip="this machine has a CUDA device" if torch.cuda.is_available() else None),
-    Case("a file that is not an image", _broken_image, "InputError", "1 of 1 files cannot be used as images"),
-    Case("a folder without images", lambda tmp: list_images(tmp), "InputError", "holds no .png/.jpg/.jpeg images"),
-    Case("a checkpoint that would run code when unpickled", _unsafe_checkpoint,
-         "UnsafeCheckpointError", "refusing to unpickle them, because that could run code stored in the file"),
-    Case("a checkpoint of another architecture",
-         lambda _: load_state_dict_strict(nn.Linear(4, 2), {"weight": torch.zeros(3, 4), "bias2": torch.zeros(2)}, "ckpt.pt"),
-         "CheckpointError", "missing keys: bias; unexpected keys: bias2; shape mismatches: weight"),
-    Case("a plugin implementing a misspelled hook", _misspelled_hook,
-         "PluginError", "gan_postproc_register_sampler"),
-    Case("CLI: an output folder that cannot be created", _cli(["sample", "--model", "digits", "--n", "4", "--output", "TMP/a_file/out"]),
-         "exit code 2", "a_file/out is not writable (Not a directory"),
-    Case("CLI: a misspelled option (`--outptu`)", _cli(["sample", "--model", "digits", "--n", "4", "--outptu", "x"]),
-         "exit code 2", "the following arguments are required: --output"),
-]
+#: How to provoke each row of the page, keyed by the row's first cell.
+PROVOKE: dict[str, Callable[[Path], object]] = {
+    'latents of the wrong shape':
+        lambda _: digits_adapter(conditional=False).generate(torch.randn(4, 7)),
+    'NaN/inf latents':
+        lambda _: digits_adapter(conditional=False).generate(torch.full((4, 32), float("nan"))),
+    'images outside the declared range':
+        lambda _: _refine(torch.full((2, 1, 8, 8), 3.0)),
+    'NaN images':
+        lambda _: _refine(torch.full((2, 1, 8, 8), float("nan"))),
+    'an empty batch':
+        lambda _: _refine(torch.zeros(0, 1, 8, 8)),
+    'labels out of range':
+        lambda _: Chain(digits_adapter(conditional=True)).sample(4, labels=torch.tensor([0, 1, 2, 12])),
+    'one-hot labels where indices are expected':
+        lambda _: Chain(digits_adapter(conditional=True)).sample(4, labels=torch.eye(10)[:4]),
+    'a classifier with another number of classes':
+        lambda _: Chain(digits_adapter(conditional=True), ClassifierFilter(Classifier(nn.Sequential(nn.Flatten(), nn.Linear(64, 3)), 3))).sample(4),
+    'eps <= 0':
+        lambda _: get_registry().create("refiner", "bigroc", classifier=digits_classifier(robust=True), eps=-1),
+    'steps = 0':
+        lambda _: get_registry().create("refiner", "bigroc", classifier=digits_classifier(robust=True), eps=0.5, steps=0),
+    'a probability threshold outside [0, 1]':
+        lambda _: get_registry().create("sampler", "classifier_filter", threshold=1.5),
+    'ensemble weights that do not sum to 1':
+        lambda _: get_registry().create("sampler", "ensemble", generators=[digits_adapter(conditional=False)] * 2, weights=[0.7, 0.7]),
+    'a required option left out':
+        lambda _: get_registry().create("refiner", "bigroc"),
+    'a misspelled option':
+        lambda _: get_registry().create("sampler", "truncation", psii=0.5),
+    'an unknown method name':
+        lambda _: get_registry().create("sampler", "trunc"),
+    'a method without the classifier it needs':
+        lambda _: Chain(toy2d_adapter("25gaussians"), get_registry().create("sampler", "classifier_filter")).sample(4),
+    'a density-ratio sampler on a WGAN critic':
+        lambda _: Chain(toy2d_adapter("25gaussians"), get_registry().create("sampler", "drs")).sample(4),
+    'a layer the generator cannot be split at':
+        lambda _: Chain(digits_adapter(conditional=False), refiners=[get_registry().create("refiner", "collaborative", layer="nope")]).sample(4),
+    'a filter threshold no sample reaches':
+        lambda _: Chain(digits_adapter(conditional=True), ClassifierFilter(digits_classifier(robust=False), threshold=1.0, max_rounds=5)).sample(8),
+    'a CUDA device on a machine without one':
+        lambda _: digits_adapter(conditional=False).to("cuda"),
+    'a file that is not an image':
+        _broken_image,
+    'a folder without images':
+        lambda tmp: list_images(tmp),
+    'a checkpoint that would run code when unpickled':
+        _unsafe_checkpoint,
+    'a checkpoint of another architecture':
+        lambda _: load_state_dict_strict(nn.Linear(4, 2), {"weight": torch.zeros(3, 4), "bias2": torch.zeros(2)}, "ckpt.pt"),
+    'a plugin implementing a misspelled hook':
+        _misspelled_hook,
+    'CLI: an output folder that cannot be created':
+        _cli(["sample", "--model", "digits", "--n", "4", "--output", "TMP/a_file/out"]),
+    'CLI: a misspelled option (`--outptu`)':
+        _cli(["sample", "--model", "digits", "--n", "4", "--outptu", "x"]),
+}
 
 
-def render_table() -> str:
-    """The README table of :data:`CASES`."""
-    rows = "".join(f"| {case.what} | `{case.error}` | {case.says} |\n" for case in CASES)
-    return TABLE_HEADER + rows
+#: Why a case cannot be provoked on this machine (it is skipped there), by the row's first cell.
+SKIP: dict[str, str | None] = {
+    "a CUDA device on a machine without one": "this machine has a CUDA device" if torch.cuda.is_available() else None,
+}
+
+
+def _cells(line: str) -> list[str]:
+    """The cells of a markdown table row."""
+    return [cell.strip() for cell in line.strip().strip("|").split(" | ")]
+
+
+def documented_cases() -> list[Case]:
+    """The rows of the page's table, each with the function that provokes it."""
+    lines = PAGE.read_text(encoding="utf-8").splitlines()
+    start = lines.index(TABLE_HEADER) + 2
+    cases = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        what, error, says = _cells(line)
+        cases.append(Case(what, PROVOKE.get(what, _no_way_to_provoke), error.strip("`"), says))
+    return cases
+
+
+def _no_way_to_provoke(_: Path) -> None:
+    raise AssertionError("this row of docs/bad_input.md has no entry in PROVOKE: add how to provoke it")
+
+
+CASES = documented_cases()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.what for case in CASES])
 def test_each_bad_input_gets_the_documented_error(case: Case, tmp_path: Path, capsys) -> None:
-    if case.skip is not None:
-        pytest.skip(case.skip)
+    assert case.what in PROVOKE, f"no way to provoke {case.what!r}: add it to PROVOKE"
+    if SKIP.get(case.what) is not None:
+        pytest.skip(SKIP[case.what])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises((GanPostprocError, SystemExit)) as caught:
@@ -169,9 +190,10 @@ def test_each_bad_input_gets_the_documented_error(case: Case, tmp_path: Path, ca
         assert case.says in str(caught.value)
 
 
-def test_the_readme_lists_exactly_these_cases() -> None:
-    assert render_table() in README.read_text(encoding="utf-8"), "run `python -m tests.contracts.test_bad_input_table` and paste its table"
-
-
-if __name__ == "__main__":
-    print(render_table(), end="")
+def test_the_page_lists_exactly_the_provoked_cases() -> None:
+    documented = [case.what for case in CASES]
+    assert len(documented) == len(set(documented)), "a row of docs/bad_input.md appears twice"
+    assert len(documented) >= 27
+    assert sorted(documented) == sorted(PROVOKE), (
+        f"rows without a way to provoke them: {sorted(set(documented) - set(PROVOKE))}; "
+        f"provoked cases missing from docs/bad_input.md: {sorted(set(PROVOKE) - set(documented))}")

@@ -183,13 +183,13 @@ def test_diffrs_rejects_backs_off_and_stays_within_its_round_budget():
         DiffRS(_zero_denoiser, log_ratio, _schedule(), (1, 4, 4)).sample(torch.arange(2), seed=0)
 
 
-def test_the_readme_table_is_the_rendering_of_the_committed_benchmark_results():
+def test_the_docs_table_is_the_rendering_of_the_committed_benchmark_results():
     import json
     from pathlib import Path
 
     from gan_postproc.benchmarks.dg_digits import RESULTS, render_markdown
 
-    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
-    start = readme.index("<!-- dg_digits table:")
-    body = readme[readme.index("\n", start) + 1 : readme.index("<!-- end dg_digits table -->")].strip()
+    page = (Path(__file__).resolve().parents[3] / "docs" / "discriminator_guidance.md").read_text(encoding="utf-8")
+    start = page.index("<!-- table: benchmarks/results/dg_digits.json#dg-digits -->")
+    body = page[page.index("\n", start) + 1 : page.index("<!-- /table -->", start)].strip()
     assert body == render_markdown(json.loads(RESULTS.read_text(encoding="utf-8"))).strip()
